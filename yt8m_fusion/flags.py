@@ -1,0 +1,108 @@
+"""absl flags shared by train.py, eval.py, inference.py and the tools.
+
+Names and defaults follow the YouTube-8M starter code, so its command lines work
+unchanged. Each program defines the groups it needs by calling the functions below.
+"""
+
+from absl import flags
+
+from yt8m_fusion.errors import UserError
+
+FLAGS = flags.FLAGS
+
+# Sizes of the YouTube-8M features, used when --feature_sizes is not given.
+KNOWN_FEATURE_SIZES = {
+    "mean_rgb": 1024, "rgb": 1024, "mean_audio": 128, "audio": 128,
+    "mean_inc3": 1024, "inc3": 1024,
+}
+
+
+def _define_once(define, name, *args, **kwargs):
+  """Defines a flag unless it exists: programs share groups, and tests import several."""
+  if name not in FLAGS:
+    define(name, *args, **kwargs)
+
+
+def define_model_flags():
+  """The model, its inputs and its hyper-parameters (all saved in model_flags.json)."""
+  from yt8m_fusion.models import hparams  # pylint: disable=import-outside-toplevel
+  _define_once(flags.DEFINE_string, "model", "LogisticModel",
+               "Which model to use: a name in the model registry "
+               "(python -m yt8m_fusion.summary --list prints them).")
+  _define_once(flags.DEFINE_string, "feature_names", "",
+               "Comma-separated feature names, e.g. 'mean_rgb,mean_audio'. Empty: the model's "
+               "default ('mean_rgb' for the starter's models, 'mean_rgb,mean_audio' for the "
+               "fusion models; 'rgb'/'audio' with --frame_features).")
+  _define_once(flags.DEFINE_string, "feature_sizes", "",
+               "Comma-separated feature sizes, one per name. Empty: the known YouTube-8M sizes "
+               "(rgb 1024, audio 128).")
+  _define_once(flags.DEFINE_bool, "frame_features", False,
+               "Frame-level features (SequenceExample) instead of video-level (Example).")
+  _define_once(flags.DEFINE_integer, "num_classes", 3862,
+               "Size of the label vocabulary: 3862 for the 2018 data, 4716 for the 2017 data.",
+               lower_bound=2)
+  _define_once(flags.DEFINE_string, "label_loss", "CrossEntropyLoss",
+               "Loss: CrossEntropyLoss, HingeLoss or SoftmaxLoss.")
+  hparams.define_hparam_flags(_define_once)
+
+
+def define_data_flags():
+  """How records are read."""
+  _define_once(flags.DEFINE_bool, "segment_labels", False,
+               "Segment-level data (2019 challenge): 5-frame segments labelled by their ratings.")
+  _define_once(flags.DEFINE_integer, "max_frames", 300,
+               "Frames kept per video: later frames are dropped, shorter videos padded.",
+               lower_bound=1)
+  _define_once(flags.DEFINE_integer, "num_readers", 8,
+               "Files read in parallel.", lower_bound=1)
+  _define_once(flags.DEFINE_bool, "skip_corrupt_records", False,
+               "Skip records that cannot be read or parsed, and count them in the log, instead "
+               "of stopping with an error.")
+
+
+def split_list(value):
+  """'a, b,c' -> ['a', 'b', 'c'] (stripped, empties dropped), as the starter's utils did."""
+  return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def resolve_features(model_name, feature_names, feature_sizes, frame_features):
+  """Turns the --feature_names / --feature_sizes strings into lists, filling defaults."""
+  from yt8m_fusion import models  # pylint: disable=import-outside-toplevel
+  names = split_list(feature_names)
+  if not names:
+    names = models.default_feature_names(model_name, frame_features)
+  if feature_sizes.strip():
+    try:
+      sizes = [int(size) for size in split_list(feature_sizes)]
+    except ValueError:
+      raise UserError(f"--feature_sizes={feature_sizes!r}: expected comma-separated integers "
+                      "such as 1024,128") from None
+    if any(size <= 0 for size in sizes):
+      raise UserError(f"--feature_sizes={feature_sizes!r}: sizes must be positive")
+  else:
+    unknown = [name for name in names if name not in KNOWN_FEATURE_SIZES]
+    if unknown:
+      raise UserError(f"--feature_sizes is needed for the features {','.join(unknown)} "
+                      "(sizes are known only for " + ",".join(KNOWN_FEATURE_SIZES) + ")")
+    sizes = [KNOWN_FEATURE_SIZES[name] for name in names]
+  if len(names) != len(sizes):
+    raise UserError(f"--feature_names has {len(names)} names ({','.join(names)}) but "
+                    f"--feature_sizes has {len(sizes)} sizes ({feature_sizes}); give one size "
+                    "per feature name")
+  return names, sizes
+
+
+def model_config_from_flags():
+  """A ModelConfig from the command line (features resolved, hyper-parameters gathered)."""
+  from yt8m_fusion.models import hparams  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.models.config import ModelConfig  # pylint: disable=import-outside-toplevel
+  names, sizes = resolve_features(FLAGS.model, FLAGS.feature_names, FLAGS.feature_sizes,
+                                  FLAGS.frame_features)
+  return ModelConfig(model=FLAGS.model, feature_names=names, feature_sizes=sizes,
+                     frame_features=FLAGS.frame_features, num_classes=FLAGS.num_classes,
+                     label_loss=FLAGS.label_loss, params=hparams.hparams_from_flags(FLAGS))
+
+
+def explicitly_set(name):
+  """True when the flag was given on the command line (not left at its default)."""
+  return name in FLAGS and FLAGS[name].present

@@ -92,17 +92,43 @@ def resolve_features(model_name, feature_names, feature_sizes, frame_features):
   return names, sizes
 
 
-def model_config_from_flags():
-  """A ModelConfig from the command line (features resolved, hyper-parameters gathered)."""
+def model_config_from_flags(base=None):
+  """A ModelConfig from the command line (features resolved, hyper-parameters gathered).
+
+  With `base` (a saved ModelConfig), flags not given on the command line take the saved
+  values, so a resumed run or eval.py rebuilds the saved model.
+  """
   from yt8m_fusion.models import hparams  # pylint: disable=import-outside-toplevel
   from yt8m_fusion.models.config import ModelConfig  # pylint: disable=import-outside-toplevel
-  names, sizes = resolve_features(FLAGS.model, FLAGS.feature_names, FLAGS.feature_sizes,
-                                  FLAGS.frame_features)
-  return ModelConfig(model=FLAGS.model, feature_names=names, feature_sizes=sizes,
-                     frame_features=FLAGS.frame_features, num_classes=FLAGS.num_classes,
-                     label_loss=FLAGS.label_loss, params=hparams.hparams_from_flags(FLAGS))
+
+  def value(name):
+    if base is not None and not explicitly_set(name):
+      return getattr(base, name)
+    return FLAGS[name].value
+
+  model, frame_features = value("model"), value("frame_features")
+  if base is not None and not explicitly_set("feature_names") and not explicitly_set(
+      "feature_sizes"):
+    names, sizes = list(base.feature_names), list(base.feature_sizes)
+  else:
+    names, sizes = resolve_features(model, FLAGS.feature_names, FLAGS.feature_sizes,
+                                    frame_features)
+  params = hparams.hparams_from_flags(FLAGS)
+  if base is not None:
+    params.update({key: val for key, val in base.params.items() if not explicitly_set(key)})
+  return ModelConfig(model=model, feature_names=names, feature_sizes=sizes,
+                     frame_features=frame_features, num_classes=value("num_classes"),
+                     label_loss=value("label_loss"), params=params)
 
 
 def explicitly_set(name):
   """True when the flag was given on the command line (not left at its default)."""
   return name in FLAGS and FLAGS[name].present
+
+
+def explicit_model_flags():
+  """Names of the model flags given on the command line."""
+  from yt8m_fusion.models import hparams  # pylint: disable=import-outside-toplevel
+  names = ["model", "feature_names", "feature_sizes", "frame_features", "label_loss",
+           "num_classes", *hparams.default_hparams()]
+  return {name for name in names if explicitly_set(name)}

@@ -1,0 +1,110 @@
+"""eval.py: evaluates the checkpoints of a train_dir (GAP@k, Hit@1, PERR, mAP, F1, loss).
+
+    python eval.py --train_dir=/tmp/attend_fusion --eval_data_pattern='/data/validate*' \
+        --run_once
+
+Rebuilds the model from train_dir/model_flags.json, so no model flag needs repeating.
+Without --run_once it evaluates each new checkpoint as training writes it. Results go to
+train_dir/eval/metrics-<step>.json (and metrics.json, the latest) and TensorBoard.
+"""
+
+import logging
+
+import tensorflow as tf
+from absl import app
+from absl import flags
+
+from yt8m_fusion import evaluation
+from yt8m_fusion import flags as yt8m_flags
+from yt8m_fusion import inputs as model_inputs
+from yt8m_fusion import losses
+from yt8m_fusion import models
+from yt8m_fusion import train_dir as train_dir_lib
+from yt8m_fusion.cli import common
+from yt8m_fusion.errors import UserError, exit_on_user_error
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  yt8m_flags.define_model_flags()
+  yt8m_flags.define_data_flags()
+  define = yt8m_flags._define_once  # pylint: disable=protected-access
+  define(flags.DEFINE_string, "train_dir", "/tmp/yt8m_model/",
+         "The folder train.py wrote (model_flags.json and checkpoints).")
+  define(flags.DEFINE_string, "eval_data_pattern", "",
+         "Glob of TFRecords to evaluate on. Empty: the demo dataset's validation split.")
+  define(flags.DEFINE_integer, "batch_size", 1024, "Examples per batch.", lower_bound=1)
+  define(flags.DEFINE_bool, "run_once", False,
+         "Evaluate the latest checkpoint once; else evaluate each new checkpoint.")
+  define(flags.DEFINE_integer, "top_k", 20, "Top predictions per video fed to GAP / mAP.",
+         lower_bound=1)
+  define(flags.DEFINE_float, "f1_threshold", 0.5,
+         "Score at or above which a class counts as predicted, for F1.", lower_bound=0.0,
+         upper_bound=1.0)
+  define(flags.DEFINE_integer, "eval_interval_secs", 60,
+         "Without --run_once: seconds between looks for a new checkpoint.", lower_bound=1)
+  define(flags.DEFINE_integer, "eval_timeout_secs", None,
+         "Without --run_once: stop after this many seconds without a new checkpoint "
+         "(default: wait forever).", lower_bound=1)
+
+
+def load_config():
+  saved = train_dir_lib.load_config(FLAGS.train_dir)
+  return train_dir_lib.merge_config(saved, yt8m_flags.model_config_from_flags(base=saved),
+                                    yt8m_flags.explicit_model_flags(), FLAGS.train_dir)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise UserError(f"unexpected arguments {' '.join(argv[1:])}; flags are written --name=value")
+  common.setup_logging()
+  config = load_config()
+  pattern = FLAGS.eval_data_pattern or common.demo_patterns(config.frame_features)["validate"]
+  model = models.build_model(config)
+  loss_fn = losses.get_loss(config.label_loss)
+  # Fail now, before waiting for checkpoints, when the data cannot be read.
+  model_inputs.load_batches(pattern, config, batch_size=FLAGS.batch_size)
+
+  def evaluate_checkpoint(path):
+    train_dir_lib.restore_weights(model, path)
+    step = train_dir_lib.checkpoint_step(path)
+    dataset = model_inputs.load_batches(
+        pattern, config, batch_size=FLAGS.batch_size, max_frames=FLAGS.max_frames,
+        segment_labels=FLAGS.segment_labels, num_readers=FLAGS.num_readers,
+        skip_corrupt_records=FLAGS.skip_corrupt_records)
+    results = evaluation.evaluate(
+        model, dataset, config, loss_fn, top_k=FLAGS.top_k, f1_threshold=FLAGS.f1_threshold,
+        segment_labels=FLAGS.segment_labels,
+        error_handler=lambda error: common.explain_data_error(
+            error, pattern, config, "--eval_data_pattern"))
+    evaluation.write_results(FLAGS.train_dir, step, results, segment_labels=FLAGS.segment_labels,
+                             extra={"model": config.model, "data_pattern": pattern,
+                                    "num_parameters": int(model.count_params())})
+    logging.info(evaluation.summary_line(step, results))
+    logging.info("Wrote %s", train_dir_lib.eval_dir(FLAGS.train_dir))
+    return step
+
+  if FLAGS.run_once:
+    evaluate_checkpoint(train_dir_lib.require_checkpoint(FLAGS.train_dir))
+    return
+  last_step = None
+  logging.info("Waiting for checkpoints in %s (every %d s)", FLAGS.train_dir,
+               FLAGS.eval_interval_secs)
+  for path in tf.train.checkpoints_iterator(FLAGS.train_dir,
+                                            min_interval_secs=FLAGS.eval_interval_secs,
+                                            timeout=FLAGS.eval_timeout_secs):
+    step = train_dir_lib.checkpoint_step(path)
+    if step == last_step:
+      continue
+    last_step = evaluate_checkpoint(path)
+  logging.info("No new checkpoint for %d s: done", FLAGS.eval_timeout_secs)
+
+
+def run():
+  define_flags()
+  app.run(exit_on_user_error(main))
+
+
+if __name__ == "__main__":
+  run()

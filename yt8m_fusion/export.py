@@ -1,0 +1,114 @@
+"""SavedModels that TF Serving loads as they are.
+
+    export/<step>/                numeric version folder (TF Serving's layout)
+      saved_model.pb, variables/
+      assets.extra/model_flags.json   the ModelConfig (TF Serving ignores assets.extra)
+
+Signatures:
+  serving_default   example_bytes: string [N] serialized tf.Example (video-level) or
+                    tf.SequenceExample (frame-level) -> video_id [N], class_indexes int32
+                    [N, 20], predictions float32 [N, 20], sorted by score.
+  probabilities     raw features (one input per feature name, frame-level uint8 plus
+                    num_frames) -> probabilities float32 [N, num_classes].
+Parsing, dequantization and normalization are inside the graph: no Python is needed to
+serve, and no yt8m_fusion import to load it.
+"""
+
+import logging
+import os
+import uuid
+
+import keras
+import tensorflow as tf
+
+from yt8m_fusion import data as yt8m_data
+from yt8m_fusion import inputs as model_inputs
+from yt8m_fusion.errors import UserError
+
+TOP_PREDICTIONS_IN_OUTPUT = 20
+SERVING_SIGNATURE = "serving_default"
+PROBABILITIES_SIGNATURE = "probabilities"
+
+
+def feature_signature(config):
+  """TensorSpecs of the model's raw inputs, in input order."""
+  specs = []
+  for name, size in zip(config.feature_names, config.feature_sizes):
+    if config.frame_features:
+      specs.append(tf.TensorSpec([None, None, size], tf.uint8, name=name))
+    else:
+      specs.append(tf.TensorSpec([None, size], tf.float32, name=name))
+  if config.frame_features:
+    specs.append(tf.TensorSpec([None], tf.int32, name="num_frames"))
+  return specs
+
+
+def build_export_archive(model, config, max_frames=300):
+  """An ExportArchive with the two signatures above."""
+  top_k = min(TOP_PREDICTIONS_IN_OUTPUT, config.num_classes)
+  input_names = model_inputs.model_input_names(config)
+  archive = keras.export.ExportArchive()
+  archive.track(model)
+
+  def serve_examples(example_bytes):
+    batch = yt8m_data.parse_serialized(
+        example_bytes, frame_features=config.frame_features,
+        feature_names=config.feature_names, feature_sizes=config.feature_sizes,
+        num_classes=config.num_classes, max_frames=max_frames, dequantize=False)
+    probabilities = model(model_inputs.select_model_inputs(batch, config), training=False)
+    scores, indexes = tf.math.top_k(tf.cast(probabilities, tf.float32), k=top_k)
+    return {"video_id": batch["video_ids"], "class_indexes": tf.cast(indexes, tf.int32),
+            "predictions": scores}
+
+  def serve_features(*features):
+    probabilities = model(dict(zip(input_names, features)), training=False)
+    return {"probabilities": tf.cast(probabilities, tf.float32)}
+
+  archive.add_endpoint(SERVING_SIGNATURE, serve_examples, input_signature=[
+      tf.TensorSpec([None], tf.string, name="example_bytes")])
+  archive.add_endpoint(PROBABILITIES_SIGNATURE, serve_features,
+                       input_signature=feature_signature(config))
+  return archive
+
+
+def export_saved_model(model, config, export_base, step, max_frames=300):
+  """Writes export_base/<step>/ whole or not at all; returns its path."""
+  final_path = os.path.join(export_base, str(int(step)))
+  temp_path = os.path.join(export_base, f".tmp-{int(step)}-{uuid.uuid4().hex[:8]}")
+  try:
+    tf.io.gfile.makedirs(export_base)
+  except tf.errors.OpError as error:
+    raise UserError(f"cannot create the export folder {export_base}: {error.message}") from None
+  try:
+    archive = build_export_archive(model, config, max_frames=max_frames)
+    archive.write_out(temp_path, verbose=False)
+    extra = os.path.join(temp_path, "assets.extra")
+    tf.io.gfile.makedirs(extra)
+    with tf.io.gfile.GFile(os.path.join(extra, "model_flags.json"), "w") as handle:
+      handle.write(config.to_json())
+    if tf.io.gfile.exists(final_path):
+      # Re-exporting a step: move the old version aside first, so a version folder
+      # is always complete.
+      old_path = os.path.join(export_base, f".old-{int(step)}-{uuid.uuid4().hex[:8]}")
+      tf.io.gfile.rename(final_path, old_path)
+      tf.io.gfile.rename(temp_path, final_path)
+      tf.io.gfile.rmtree(old_path)
+    else:
+      tf.io.gfile.rename(temp_path, final_path)
+  except BaseException:
+    if tf.io.gfile.exists(temp_path):
+      tf.io.gfile.rmtree(temp_path)
+    raise
+  logging.info("Exported a SavedModel for TF Serving to %s", final_path)
+  return final_path
+
+
+def read_export_config(saved_model_dir):
+  """The ModelConfig stored beside a SavedModel by export_saved_model."""
+  from yt8m_fusion.models.config import ModelConfig  # pylint: disable=import-outside-toplevel
+  path = os.path.join(saved_model_dir, "assets.extra", "model_flags.json")
+  if not tf.io.gfile.exists(path):
+    raise UserError(f"{saved_model_dir} is not a SavedModel exported by yt8m-fusion "
+                    f"({path} is missing)")
+  with tf.io.gfile.GFile(path) as handle:
+    return ModelConfig.from_json(handle.read(), source=path)

@@ -1,0 +1,68 @@
+"""File helpers: atomic writes (temp path, then rename) and writability checks.
+
+Everything a user keeps (CSV submissions, JSON reports, exports) appears whole or not
+at all: we write to a temporary name in the same folder and rename it into place.
+All paths go through tf.io.gfile, so gs:// works too.
+"""
+
+import contextlib
+import os
+import uuid
+
+import tensorflow as tf
+
+from yt8m_fusion.errors import UserError
+
+
+def temporary_sibling(path):
+  """A hidden temporary name next to `path` (same folder, so the rename is atomic)."""
+  folder, name = os.path.split(path)
+  return os.path.join(folder, f".{name}.tmp-{uuid.uuid4().hex[:8]}")
+
+
+@contextlib.contextmanager
+def atomic_output(path, mode="w"):
+  """Opens a temporary file; renames it to `path` only if the block ends without error."""
+  folder = os.path.dirname(path)
+  try:
+    if folder:
+      tf.io.gfile.makedirs(folder)
+    temp_path = temporary_sibling(path)
+    handle = tf.io.gfile.GFile(temp_path, mode)
+  except (tf.errors.OpError, OSError) as error:
+    raise UserError(f"cannot write {path}: {_reason(error)}; choose a writable path") from None
+  try:
+    with handle:
+      yield handle
+    tf.io.gfile.rename(temp_path, path, overwrite=True)
+  except BaseException:
+    with contextlib.suppress(Exception):
+      tf.io.gfile.remove(temp_path)
+    raise
+
+
+def write_text_atomic(path, text):
+  with atomic_output(path) as handle:
+    handle.write(text)
+
+
+def check_writable_file(path, flag_name):
+  """Fails early, before hours of work, when `path` cannot be written."""
+  if not path:
+    raise UserError(f"{flag_name} is empty; give the path of the file to write")
+  folder = os.path.dirname(path) or "."
+  try:
+    tf.io.gfile.makedirs(folder)
+    probe = temporary_sibling(path)
+    with tf.io.gfile.GFile(probe, "w") as handle:
+      handle.write("")
+    tf.io.gfile.remove(probe)
+  except (tf.errors.OpError, OSError) as error:
+    raise UserError(f"{flag_name}={path} cannot be written: {_reason(error)}") from None
+  if tf.io.gfile.isdir(path):
+    raise UserError(f"{flag_name}={path} is a directory; give a file path")
+
+
+def _reason(error):
+  message = getattr(error, "message", None) or str(error)
+  return message.strip().splitlines()[0] if message.strip() else type(error).__name__

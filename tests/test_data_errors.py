@@ -1,0 +1,218 @@
+"""Bad input becomes a one-line UserError naming the file, the feature and the expectation."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from yt8m_fusion import data
+from yt8m_fusion.data import records
+from yt8m_fusion.errors import UserError
+
+VIDEO_KW = dict(frame_features=False, feature_names=("mean_rgb", "mean_audio"),
+                feature_sizes=(8, 4), num_classes=20)
+FRAME_KW = dict(frame_features=True, feature_names=("rgb", "audio"), feature_sizes=(6, 3),
+                num_classes=20)
+
+
+def _video(i, labels=None, rgb=None, audio=None, **features):
+  feats = {"mean_rgb": np.full(8, 0.5) if rgb is None else rgb,
+           "mean_audio": np.zeros(4) if audio is None else audio}
+  feats.update(features)
+  feats = {k: v for k, v in feats.items() if v is not False}
+  return records.make_video_example(f"v{i}", [i % 20] if labels is None else labels, feats)
+
+
+def _frames(i, count=3, rgb_size=6, audio_count=None, labels=None):
+  rgb = np.full((count, rgb_size), i % 256, np.uint8)
+  audio = np.full((count if audio_count is None else audio_count, 3), 7, np.uint8)
+  return records.make_frame_example(f"f{i}", [i % 20] if labels is None else labels,
+                                    {"rgb": rgb, "audio": audio})
+
+
+def _write(path, recs):
+  records.write_tfrecord(path, recs)
+  return str(path)
+
+
+def _good_video_file(tmp_path, name="good.tfrecord", count=5):
+  return _write(tmp_path / name, [_video(i) for i in range(count)])
+
+
+def _iterate_and_explain(pattern, **kwargs):
+  """Iterates (without the up-front check); returns the explained UserError."""
+  dataset = data.load_dataset(pattern, batch_size=4, check_files=False, **kwargs)
+  with pytest.raises(tf.errors.OpError) as info:
+    for _ in dataset:
+      pass
+  error = data.explain_read_error(info.value, pattern, **kwargs)
+  assert isinstance(error, UserError) and "\n" not in str(error)
+  return str(error)
+
+
+def test_empty_glob_and_directory(tmp_path):
+  with pytest.raises(UserError, match=r"no files match '.*/nothing-\*\.tfrecord'"):
+    data.load_dataset(f"{tmp_path}/nothing-*.tfrecord", **VIDEO_KW)
+  _good_video_file(tmp_path)
+  with pytest.raises(UserError, match=r"no files match '.*/missing\.tfrecord'"):
+    data.list_files(f"{tmp_path}/good.tfrecord,{tmp_path}/missing.tfrecord")
+  with pytest.raises(UserError, match="is a directory"):
+    data.list_files(str(tmp_path))
+  with pytest.raises(UserError, match="empty"):
+    data.list_files(" , ")
+
+
+def test_missing_feature_key(tmp_path):
+  path = _write(tmp_path / "nokey.tfrecord", [_video(0, audio=False)])
+  with pytest.raises(UserError) as info:
+    data.load_dataset(path, **VIDEO_KW)
+  message = str(info.value)
+  assert path in message and "'mean_audio' is missing" in message and "record 0" in message
+  # Not in the first record: found while iterating, then explained.
+  path = _write(tmp_path / "nokey2.tfrecord", [_video(i) for i in range(5)] + [_video(5, audio=False)])
+  message = _iterate_and_explain(path, **VIDEO_KW)
+  assert path in message and "record 5" in message and "'mean_audio' is missing" in message
+
+
+def test_wrong_feature_size(tmp_path):
+  path = _write(tmp_path / "size.tfrecord", [_video(0, rgb=np.zeros(16))])
+  with pytest.raises(UserError, match=r"size\.tfrecord: record 0 \(id 'v0'\): feature 'mean_rgb' "
+                     r"has 16 values; expected 8 \(--feature_sizes\)"):
+    data.load_dataset(path, **VIDEO_KW)
+  path = _write(tmp_path / "frames.tfrecord", [_frames(0), _frames(1), _frames(2, rgb_size=5)])
+  message = _iterate_and_explain(path, **FRAME_KW)
+  assert path in message and "record 2" in message and "'rgb' frame 0 has 5 bytes; expected 6" \
+      in message
+
+
+def test_label_id_out_of_range(tmp_path):
+  path = _write(tmp_path / "labels.tfrecord", [_video(0), _video(1, labels=[3, 25])])
+  message = _iterate_and_explain(path, **VIDEO_KW)
+  assert path in message and "record 1" in message and "class id 25" in message
+  assert "num_classes=20" in message
+  with pytest.raises(tf.errors.InvalidArgumentError, match="yt8m_fusion data check"):
+    data.parse_serialized(tf.constant(list(records.iterate_records(path))), **VIDEO_KW)
+
+
+def test_not_a_tfrecord_file_and_empty_file(tmp_path):
+  path = tmp_path / "random.tfrecord"
+  path.write_bytes(np.random.default_rng(0).bytes(3000))
+  with pytest.raises(UserError, match=r"random\.tfrecord: the file is not a TFRecord file"):
+    data.load_dataset(str(path), **VIDEO_KW)
+  empty = tmp_path / "empty.tfrecord"
+  empty.write_bytes(b"")
+  with pytest.raises(UserError, match=r"empty\.tfrecord: the file is empty \(0 bytes\)"):
+    data.load_dataset(str(empty), **VIDEO_KW)
+  # Among good files too (local files are all checked for emptiness).
+  _good_video_file(tmp_path, "a.tfrecord")
+  with pytest.raises(UserError, match=r"empty\.tfrecord: the file is empty"):
+    data.load_dataset(f"{tmp_path}/a.tfrecord,{empty}", **VIDEO_KW)
+
+
+def test_truncated_file_and_bad_checksum(tmp_path):
+  good = _good_video_file(tmp_path, "good.tfrecord", count=6)
+  content = open(good, "rb").read()
+  truncated = tmp_path / "truncated.tfrecord"
+  truncated.write_bytes(content[:-40])
+  message = _iterate_and_explain(str(truncated), **VIDEO_KW)
+  assert str(truncated) in message and "is truncated" in message
+  corrupted = bytearray(content)
+  corrupted[len(content) // 2] ^= 0xFF
+  bad = tmp_path / "checksum.tfrecord"
+  bad.write_bytes(bytes(corrupted))
+  message = _iterate_and_explain(str(bad), **VIDEO_KW)
+  assert str(bad) in message and "corrupted record" in message
+  # With the good file first in the list, the scan still names the bad one.
+  message = _iterate_and_explain([good, str(bad)], **VIDEO_KW)
+  assert str(bad) in message and good not in message
+
+
+def test_video_vs_frame_level_mismatch(tmp_path):
+  video = _good_video_file(tmp_path)
+  with pytest.raises(UserError) as info:
+    data.load_dataset(video, **{**VIDEO_KW, **FRAME_KW})
+  message = str(info.value)
+  assert video in message and "holds video-level records" in message
+  assert "--frame_features" in message and "'rgb'" not in message
+  frames = _write(tmp_path / "frames.tfrecord", [_frames(0)])
+  with pytest.raises(UserError) as info:
+    data.load_dataset(frames, **VIDEO_KW)
+  message = str(info.value)
+  assert frames in message and "holds frame-level records" in message
+  assert "add --frame_features" in message
+  # The same mistakes found while iterating are explained the same way.
+  assert "holds video-level records" in _iterate_and_explain(video, **FRAME_KW)
+  assert "holds frame-level records" in _iterate_and_explain(frames, **VIDEO_KW)
+
+
+def test_nan_and_inf_values(tmp_path):
+  rgb = np.zeros(8)
+  rgb[3] = np.nan
+  path = _write(tmp_path / "nan.tfrecord", [_video(0), _video(1, rgb=rgb)])
+  message = _iterate_and_explain(path, **VIDEO_KW)
+  assert path in message and "record 1" in message and "'mean_rgb' has a nan value at index 3" \
+      in message
+  audio = np.zeros(4)
+  audio[0] = -np.inf
+  path = _write(tmp_path / "inf.tfrecord", [_video(0, audio=audio)])
+  with pytest.raises(UserError, match=r"inf\.tfrecord: record 0.*'mean_audio' has a -inf value"):
+    data.load_dataset(path, **VIDEO_KW)
+
+
+def test_video_with_zero_frames(tmp_path):
+  path = _write(tmp_path / "zero.tfrecord", [_frames(0), _frames(1, count=0, audio_count=0)])
+  message = _iterate_and_explain(path, **FRAME_KW)
+  assert path in message and "record 1" in message and "'rgb' has zero frames" in message
+
+
+def test_skip_corrupt_records_counts_what_it_skips(tmp_path):
+  rgb_nan = np.zeros(8)
+  rgb_nan[0] = np.nan
+  bad_records = [
+      _video(0), _video(1, labels=[99]), _video(2), _video(3, rgb=np.zeros(9)),
+      b"this is not a protocol buffer\xff\xff", _video(5, rgb=rgb_nan), _video(6, audio=False),
+      _video(7)]
+  mixed = _write(tmp_path / "a-mixed.tfrecord", bad_records)
+  good = _write(tmp_path / "b-good.tfrecord", [_video(10 + i) for i in range(4)])
+  content = open(_write(tmp_path / "c-full.tfrecord", [_video(20 + i) for i in range(6)]),
+                 "rb").read()
+  (tmp_path / "c-full.tfrecord").write_bytes(content[:-30])  # records 20-24 readable
+  pattern = f"{tmp_path}/*.tfrecord"
+  dataset = data.load_dataset(pattern, batch_size=3, skip_corrupt_records=True, num_readers=2,
+                              **VIDEO_KW)
+  counter = dataset.skip_counter
+  ids = sorted(v.decode() for b in dataset for v in b["video_ids"].numpy())
+  assert ids == sorted(["v0", "v2", "v7"] + [f"v{10 + i}" for i in range(4)] +
+                       [f"v{20 + i}" for i in range(5)])
+  assert counter.invalid_records == 5
+  assert counter.unreadable_files == 1 and counter.unreadable_bytes > 0
+  assert "skipped 5 invalid record(s) and the unreadable rest of 1 file(s)" in counter.summary()
+  del mixed, good
+  # A second pass counts again; a counter can be shared.
+  shared = data.SkipCounter()
+  dataset = data.load_dataset(pattern, batch_size=3, skip_corrupt_records=True, num_epochs=2,
+                              skip_counter=shared, **VIDEO_KW)
+  assert sum(int(b["num_frames"].shape[0]) for b in dataset) == 24
+  assert shared.invalid_records == 10 and shared.unreadable_files == 2
+
+
+def test_skip_corrupt_frame_records(tmp_path):
+  recs = [_frames(0), _frames(1, count=0, audio_count=0), _frames(2, rgb_size=4), _frames(3),
+          _frames(4, labels=[20])]
+  path = _write(tmp_path / "frames.tfrecord", recs)
+  dataset = data.load_dataset(path, batch_size=2, skip_corrupt_records=True, max_frames=4,
+                              dequantize=False, **FRAME_KW)
+  ids = [v for b in dataset for v in b["video_ids"].numpy()]
+  assert ids == [b"f0", b"f3"] and dataset.skip_counter.invalid_records == 3
+
+
+def test_skip_mode_still_rejects_flag_mistakes(tmp_path):
+  video = _good_video_file(tmp_path)
+  with pytest.raises(UserError, match="holds video-level records"):
+    data.load_dataset(video, skip_corrupt_records=True, **FRAME_KW)
+
+
+def test_explain_read_error_without_culprit(tmp_path):
+  path = _good_video_file(tmp_path)
+  error = tf.errors.InvalidArgumentError(None, None, "something else went wrong")
+  message = str(data.explain_read_error(error, path, **VIDEO_KW))
+  assert "no bad record was found" in message and "something else went wrong" in message

@@ -1,0 +1,516 @@
+"""Average precision with the YouTube-8M starter's semantics, computed with numpy.
+
+``AveragePrecisionCalculator`` and ``MeanAveragePrecisionCalculator`` have the starter's
+names, arguments and results, but keep the accumulated ``(score, label)`` pairs in numpy
+arrays and compute AP with a sort and cumulative sums instead of a Python heap and loop.
+
+The starter's AP is non-interpolated: with the list sorted by descending score,
+``AP = sum over the first r = min(len, n) items that are positive (label > 0) of
+(positives so far / rank) / numpos``, where ``numpos`` is the accumulated positive count (all
+positives, also those that never reached the list), capped at ``n`` when ``n`` is set, and AP
+is 0 when ``numpos`` is 0 or nothing was accumulated.
+
+Tie-breaking is reproduced exactly. Among equal scores the starter orders items by their
+position in its heap list after a ``random.seed(0)`` / ``random.sample`` shuffle; when the
+equal scores mix positive and non-positive labels (the only case where the order changes
+the AP) this module rebuilds that heap list (``heapq`` on integer keys) and the seed-0 shuffle
+(``_starter_order``) for the affected calculator, so results equal the starter's also with
+ties. Python's global random state is left alone (the starter reseeds it as a side effect).
+
+Arithmetic is float64 throughout, in the starter's order (each term is
+``positives / rank * (1 / numpos)``, summed left to right), so values are bit-identical to the
+starter run under NumPy 1.x. (Under NumPy 2 the verbatim starter code adds ``numpy.float32``
+positive counts and computes some AP terms in float32 when labels are float32.)
+"""
+
+import numbers
+
+import numpy as np
+
+from yt8m_fusion.metrics import _starter_order
+
+__all__ = ["AveragePrecisionCalculator", "MeanAveragePrecisionCalculator"]
+
+
+# --------------------------------------------------------------------------------------
+# Array helpers
+# --------------------------------------------------------------------------------------
+
+
+def _score_dtype(dtype):
+  """float32 for float16/32 and bfloat16 scores (exact), float64 for everything else."""
+  dtype = np.dtype(dtype)
+  if dtype == np.float32 or dtype.name in ("float16", "bfloat16"):
+    return np.dtype(np.float32)
+  return np.dtype(np.float64)
+
+
+def _as_scores(values):
+  """Scores as a 1-D float32 or float64 array (see ``_score_dtype``), values unchanged."""
+  array = np.asarray(values)
+  return array.astype(_score_dtype(array.dtype), copy=False).reshape(-1)
+
+
+def _as_actuals(values):
+  return np.asarray(values).astype(np.float64, copy=False).reshape(-1)
+
+
+def _descending_keys(scores):
+  """Unsigned keys whose ascending order is the scores' descending order (``-0.0 == 0.0``).
+
+  uint32 for float32 scores, uint64 for float64.
+  """
+  if scores.dtype == np.float32:
+    bits = (scores + np.float32(0)).view(np.uint32)
+    ascending = np.where(bits >> np.uint32(31) == 1, ~bits, bits | np.uint32(0x80000000))
+  else:
+    bits = (scores.astype(np.float64, copy=False) + 0.0).view(np.uint64)
+    ascending = np.where(bits >> np.uint64(63) == 1, ~bits,
+                         bits | np.uint64(0x8000000000000000))
+  return ~ascending
+
+
+def _sort_by_key(keys, positive):
+  """(sorted keys, positive flags in that order); order inside equal keys is arbitrary."""
+  if keys.dtype == np.uint32:
+    packed = np.sort((keys.astype(np.uint64) << np.uint64(1)) | positive)
+    return packed >> np.uint64(1), (packed & np.uint64(1)).astype(bool)
+  order = np.argsort(keys)
+  return keys[order], positive[order]
+
+
+class _TupleKeys:
+  """Integer keys ordered like the starter's ``(score, label)`` heap tuples.
+
+  ``keys = score_rank * levels + label_rank`` (so ``keys // levels`` orders the scores);
+  ``descending(score_rank)`` turns score ranks back into sort keys (uint32 when possible),
+  ``label_values[label_rank]`` gives the labels.
+  """
+
+  def __init__(self, scores, actuals):
+    if np.all((actuals == 0) | (actuals == 1)):
+      self.levels, label_rank = 2, actuals.astype(np.int64)
+      self.label_values = np.array([0.0, 1.0])
+    else:
+      self.label_values, label_rank = np.unique(actuals, return_inverse=True)
+      self.levels = len(self.label_values)
+    if scores.dtype == np.float32 and self.levels < 2**20:
+      score_rank = (~_descending_keys(scores)).astype(np.int64)  # < 2**32
+      self._num_ranks = None
+      self.keeps_score_keys = True
+    else:
+      unique, score_rank = np.unique(~_descending_keys(scores), return_inverse=True)
+      self._num_ranks = unique.size
+      self.keeps_score_keys = False
+    self.keys = score_rank.reshape(-1) * self.levels + label_rank.reshape(-1)
+
+  def descending(self, score_rank):
+    if self._num_ranks is None:
+      return ~score_rank.astype(np.uint32)
+    return (self._num_ranks - 1 - score_rank).astype(
+        np.uint32 if self._num_ranks < 2**32 else np.uint64)
+
+
+def _mixed_runs(sorted_keys, sorted_positive, limit):
+  """Runs of equal keys (in a sorted array) that mix positives and non-positives.
+
+  Only runs starting before ``limit`` (an int, or an array per element) are returned, as
+  (start, end) index arrays.
+  """
+  equal = sorted_keys[1:] == sorted_keys[:-1]
+  mixed_pairs = np.flatnonzero(equal & (sorted_positive[1:] != sorted_positive[:-1]))
+  if mixed_pairs.size == 0:
+    return None
+  run_starts = np.flatnonzero(np.concatenate([[True], ~equal]))
+  run_ends = np.append(run_starts[1:], sorted_keys.size)
+  runs = np.unique(np.searchsorted(run_starts, mixed_pairs, side="right") - 1)
+  starts, ends = run_starts[runs], run_ends[runs]
+  limit = np.asarray(limit)
+  keep = starts < (limit if limit.ndim == 0 else limit[starts])
+  if not np.any(keep):
+    return None
+  return starts[keep], ends[keep]
+
+
+def _ranges(starts, ends):
+  """Concatenated ``arange(start, end)`` for each pair."""
+  lengths = ends - starts
+  offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+  return np.arange(lengths.sum()) + offsets
+
+
+def _sum_ap_terms(ranks, numpos):
+  """Starter AP from the 0-based ranks (ascending) of the counted positive items."""
+  if ranks.size == 0:
+    return 0.0
+  terms = np.arange(1, ranks.size + 1, dtype=np.float64) / (ranks + 1) * (1.0 / numpos)
+  return float(np.cumsum(terms)[-1])  # left to right, like the starter's loop
+
+
+def _numpos(actuals, total_num_positives, n):
+  if total_num_positives is None:
+    numpos = float(np.count_nonzero(actuals > 0))
+  else:
+    numpos = float(total_num_positives)
+  if numpos == 0:
+    return 0.0
+  return min(numpos, n) if n is not None else numpos
+
+
+def _ap_from_keys(keys, positive, limit, numpos, presorted=None):
+  """The starter's ``ap_at_n`` of a list given as sort keys (ascending = best first).
+
+  The starter shuffles the list with the seed-0 permutation, then sorts stably by score: in
+  runs of equal keys that mix positives and non-positives the shuffled order is rebuilt.
+  """
+  sorted_keys, positive_sorted = presorted if presorted else _sort_by_key(keys, positive)
+  runs = _mixed_runs(sorted_keys, positive_sorted, limit)
+  if runs is not None:
+    indices = _ranges(*runs)
+    members = np.argsort(keys)[indices]  # list positions of the items in those runs
+    shuffled = _starter_order.shuffled_positions(keys.size, members)
+    rearranged = np.lexsort((shuffled, sorted_keys[indices]))
+    positive_sorted = positive_sorted.copy()
+    positive_sorted[indices] = positive[members[rearranged]]
+  return _sum_ap_terms(np.flatnonzero(positive_sorted[:limit]), numpos)
+
+
+def _ap_of_list(scores, actuals, n=None, total_num_positives=None):
+  """The starter's ``ap_at_n`` on lists in the given order (seed-0 shuffle included)."""
+  numpos = _numpos(actuals, total_num_positives, n)
+  if numpos == 0 or scores.size == 0:
+    return 0.0
+  limit = scores.size if n is None else min(scores.size, n)
+  return _ap_from_keys(_descending_keys(scores), actuals > 0, limit, numpos)
+
+
+def _calculator_ap(scores, actuals, top_n, total_num_positives):
+  """``peek_ap_at_n`` of a starter calculator fed ``scores``/``actuals`` in this order."""
+  size = scores.size
+  numpos = _numpos(actuals, total_num_positives, top_n)
+  if numpos == 0 or size == 0:
+    return 0.0
+  limit = size if top_n is None else min(size, top_n)
+  keys = _descending_keys(scores)
+  positive = actuals > 0
+  sorted_keys, positive_sorted = _sort_by_key(keys, positive)
+  if _mixed_runs(sorted_keys, positive_sorted, limit) is None:
+    # The kept items' positive flags in score order do not depend on the tie order.
+    return _sum_ap_terms(np.flatnonzero(positive_sorted[:limit]), numpos)
+  # Rebuild the starter's heap list, then apply its shuffle + stable sort.
+  tuple_keys = _TupleKeys(scores, actuals)
+  # Python floats (exact integers below 2**53) are the quickest keys for heapq.
+  as_float = int(tuple_keys.keys.max()) < 2**53
+  key_list = (tuple_keys.keys.astype(np.float64) if as_float else tuple_keys.keys).tolist()
+  heap = _starter_order.heap_layout(key_list, top_n, tuple_keys.levels)
+  heap = np.fromiter(heap, dtype=np.float64 if as_float else np.int64, count=len(heap))
+  heap = heap.astype(np.int64)
+  heap_keys = tuple_keys.descending(heap // tuple_keys.levels)
+  heap_positive = tuple_keys.label_values[heap % tuple_keys.levels] > 0
+  # Same items and same keys (float32 scores): the sorted arrays above still apply.
+  same_items = heap.size == size and tuple_keys.keeps_score_keys
+  presorted = (sorted_keys, positive_sorted) if same_items else None
+  return _ap_from_keys(heap_keys, heap_positive, min(heap.size, limit), numpos, presorted)
+
+
+def _grouped_aps(groups, scores, actuals, num_groups, totals, top_n):
+  """APs of ``num_groups`` starter calculators at once.
+
+  ``groups[i]`` says which calculator item ``i`` was pushed to; items are in push order.
+  ``totals`` are the calculators' accumulated positive counts.
+  """
+  aps = np.zeros(num_groups, dtype=np.float64)
+  size = scores.size
+  if size == 0:
+    return aps
+  totals = np.asarray(totals, dtype=np.float64)
+  numpos = totals if top_n is None else np.minimum(totals, top_n)
+  keys = _descending_keys(scores)
+  positive = actuals > 0
+  if keys.dtype == np.uint32:
+    packed = np.sort((groups.astype(np.uint64) << np.uint64(33)) |
+                     (keys.astype(np.uint64) << np.uint64(1)) | positive)
+    group_keys = packed >> np.uint64(1)  # (group, score) runs
+    sorted_groups = (packed >> np.uint64(33)).astype(np.int64)
+    positive = (packed & np.uint64(1)).astype(bool)
+  else:
+    order = np.lexsort((keys, groups))
+    sorted_groups = groups[order].astype(np.int64)
+    sorted_keys = keys[order]
+    positive = positive[order]
+    group_keys = np.cumsum(np.concatenate(
+        [[True], (sorted_groups[1:] != sorted_groups[:-1]) | (sorted_keys[1:] != sorted_keys[:-1])]))
+  counts = np.bincount(groups, minlength=num_groups)
+  starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+  limits = counts if top_n is None else np.minimum(counts, top_n)
+  ranks = np.arange(size) - starts[sorted_groups]
+  counted = np.flatnonzero(positive & (ranks < limits[sorted_groups]))
+  counted_groups = sorted_groups[counted]
+  first = np.concatenate([[0], np.cumsum(np.bincount(counted_groups, minlength=num_groups))[:-1]])
+  positives_so_far = np.arange(1, counted.size + 1) - first[counted_groups]
+  with np.errstate(divide="ignore", invalid="ignore"):
+    delta = 1.0 / numpos
+    terms = positives_so_far / (ranks[counted] + 1) * delta[counted_groups]
+  aps[:] = np.bincount(counted_groups, weights=terms, minlength=num_groups)
+  aps[(numpos == 0) | (counts == 0)] = 0.0
+
+  # Calculators whose ties mix positives and negatives: redo them exactly.
+  runs = _mixed_runs(group_keys, positive, starts[sorted_groups] + limits[sorted_groups])
+  if runs is not None:
+    redo = np.unique(sorted_groups[runs[0]])
+    redo = redo[numpos[redo] > 0]
+    if redo.size:
+      push_order = np.argsort(groups, kind="stable")
+      for group in redo.tolist():
+        members = push_order[starts[group]:starts[group] + counts[group]]
+        aps[group] = _calculator_ap(scores[members], actuals[members], top_n, totals[group])
+  return aps
+
+
+def _validate_top_n(top_n):
+  if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, numbers.Integral)
+                            or top_n <= 0):
+    raise ValueError("top_n must be a positive integer or None.")
+  return None if top_n is None else int(top_n)
+
+
+def _validate_num_positives(num_positives):
+  if num_positives is not None and (not isinstance(num_positives, numbers.Number) or
+                                    num_positives < 0):
+    raise ValueError("'num_positives' was provided but it was a negative number.")
+
+
+class _PushStore:
+  """Accumulated pushes (group, score, label), in order, with pruning for capped heaps.
+
+  With ``top_n`` set, an item whose score is not above the ``top_n``-th largest score
+  already pushed to its calculator would be rejected by the starter's heap without changing
+  it, so it is dropped on arrival; everything else is kept (also items the heap pops later,
+  because they shape the heap's layout, which decides tie order).
+  """
+
+  def __init__(self, num_groups, top_n):
+    self.num_groups = num_groups
+    self.top_n = top_n
+    self.clear()
+
+  def clear(self):
+    self._chunks = []
+    self.size = 0
+    self.counts = np.zeros(self.num_groups, dtype=np.int64)
+    self.totals = np.zeros(self.num_groups, dtype=np.float64)
+    self._threshold = None
+    self._size_at_threshold = 0
+
+  def add(self, groups, scores, actuals, totals):
+    self.totals += totals
+    if scores.size == 0:
+      return
+    if self.top_n is not None:
+      if self._threshold is not None:
+        keep = scores > self._threshold[groups]
+        groups, scores, actuals = groups[keep], scores[keep], actuals[keep]
+    self._chunks.append((groups, scores, actuals))
+    self.size += scores.size
+    self.counts += np.bincount(groups, minlength=self.num_groups)
+    if self.top_n is not None and self.size >= 2 * max(self._size_at_threshold, 4096):
+      self._update_threshold()
+
+  def _update_threshold(self):
+    groups, scores, _ = self.arrays()
+    threshold = np.full(self.num_groups, -np.inf)
+    full = self.counts >= self.top_n
+    if np.any(full):
+      order = np.lexsort((-scores.astype(np.float64), groups))
+      starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
+      threshold[full] = scores[order[starts[full] + self.top_n - 1]]
+    self._threshold = threshold
+    self._size_at_threshold = self.size
+
+  def arrays(self):
+    if not self._chunks:
+      return (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32),
+              np.zeros(0, dtype=np.float64))
+    if len(self._chunks) > 1:
+      self._chunks = [tuple(np.concatenate(parts) for parts in zip(*self._chunks))]
+    return self._chunks[0]
+
+
+class AveragePrecisionCalculator:
+  """The starter's AP calculator (``average_precision_calculator.py``), vectorized.
+
+  ``accumulate`` may be called many times; ``peek_ap_at_n`` returns the non-interpolated AP
+  of everything accumulated (of the ``top_n`` highest scores when ``top_n`` is set).
+  """
+
+  def __init__(self, top_n=None):
+    """Args: top_n: None, or keep only the ``top_n`` highest scores (a positive int)."""
+    self._top_n = _validate_top_n(top_n)
+    self._store = _PushStore(1, self._top_n)
+
+  @property
+  def heap_size(self):
+    """Number of items the starter's heap would hold."""
+    size = int(self._store.counts[0])
+    return size if self._top_n is None else min(size, self._top_n)
+
+  @property
+  def num_accumulated_positives(self):
+    """Accumulated positive count (``num_positives`` given, else labels > 1e-5)."""
+    return float(self._store.totals[0])
+
+  def accumulate(self, predictions, actuals, num_positives=None):
+    """Adds scores and labels (1-D sequences of equal length).
+
+    Args:
+      predictions: scores (higher = more confident).
+      actuals: labels; > 0 counts as positive.
+      num_positives: positives to add to the total (for recall); default: the number of
+        ``actuals`` above 1e-5.
+
+    Raises:
+      ValueError: lengths differ or num_positives is negative / not a number.
+    """
+    if len(predictions) != len(actuals):
+      raise ValueError("the shape of predictions and actuals does not match.")
+    _validate_num_positives(num_positives)
+    scores = _as_scores(predictions)
+    labels = _as_actuals(actuals)
+    if num_positives is None:
+      num_positives = np.count_nonzero(labels > 1e-5)
+    self._store.add(np.zeros(scores.size, dtype=np.int8), scores, labels,
+                    np.array([float(num_positives)]))
+
+  def clear(self):
+    """Forgets everything accumulated."""
+    self._store.clear()
+
+  def peek_ap_at_n(self):
+    """The AP of what was accumulated (at ``top_n`` if set); 0 when empty."""
+    if self._store.size == 0:
+      return 0.0
+    _, scores, labels = self._store.arrays()
+    return _calculator_ap(scores, labels, self._top_n, self._store.totals[0])
+
+  @staticmethod
+  def ap(predictions, actuals):
+    """Non-interpolated AP of a list (all of it, positives counted from ``actuals``)."""
+    return AveragePrecisionCalculator.ap_at_n(predictions, actuals, n=None)
+
+  @staticmethod
+  def ap_at_n(predictions, actuals, n=20, total_num_positives=None):
+    """Non-interpolated AP of the ``n`` highest-scored items of a list.
+
+    Args:
+      predictions: scores.
+      actuals: labels; > 0 counts as positive.
+      n: None (the whole list) or a positive int; the positive count is capped at ``n``.
+      total_num_positives: positives for recall; default: labels > 0 in ``actuals``.
+
+    Raises:
+      ValueError: lengths differ, or ``n`` is not None / a positive int.
+    """
+    if len(predictions) != len(actuals):
+      raise ValueError("the shape of predictions and actuals does not match.")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n <= 0):
+      raise ValueError("n must be 'None' or a positive integer.")
+    return _ap_of_list(_as_scores(predictions), _as_actuals(actuals),
+                       None if n is None else int(n), total_num_positives)
+
+  @staticmethod
+  def _shuffle(predictions, actuals):
+    """The starter's seed-0 shuffle (without reseeding Python's global RNG)."""
+    order = _starter_order.seed0_permutation(len(predictions))
+    return np.asarray(predictions)[order], np.asarray(actuals)[order]
+
+  @staticmethod
+  def _zero_one_normalize(predictions, epsilon=1e-7):
+    """Rescales to [0, 1] by the min and max: ``(x - min) / max(max - min, epsilon)``."""
+    predictions = np.asarray(predictions, dtype=np.float64)
+    low = np.min(predictions)
+    return (predictions - low) / max(np.max(predictions) - low, epsilon)
+
+
+class MeanAveragePrecisionCalculator:
+  """The starter's per-class AP calculator (``mean_average_precision_calculator.py``).
+
+  One AP per class; ``peek_map_at_n`` returns the list of class APs (only classes with
+  accumulated positives when ``filter_empty_classes``, as in the starter). The starter's
+  epoch summary reports ``numpy.mean`` of that list as MAP.
+  """
+
+  def __init__(self, num_class, filter_empty_classes=True, top_n=None):
+    """Args:
+      num_class: number of classes, an int > 1.
+      filter_empty_classes: leave out classes without positives.
+      top_n: None, or each class keeps its ``top_n`` highest scores.
+
+    Raises:
+      ValueError: num_class is not an int > 1, or top_n is invalid.
+    """
+    if isinstance(num_class, bool) or not isinstance(num_class, numbers.Integral) or num_class <= 1:
+      raise ValueError("num_class must be an integer greater than 1.")
+    self._num_class = int(num_class)
+    self._filter_empty_classes = filter_empty_classes
+    self._top_n = _validate_top_n(top_n)
+    self._store = _PushStore(self._num_class, self._top_n)
+
+  @property
+  def num_class(self):
+    return self._num_class
+
+  def accumulate(self, predictions, actuals, num_positives=None):
+    """Adds per-class lists (the output format of ``top_k_by_class``).
+
+    Args:
+      predictions: ``num_class`` sequences of scores.
+      actuals: ``num_class`` sequences of labels, same lengths.
+      num_positives: ``num_class`` positive counts (for recall); default (None or empty):
+        labels above 1e-5.
+
+    Raises:
+      ValueError: wrong number of classes, lengths differ, negative num_positives.
+    """
+    if len(predictions) != self._num_class or len(actuals) != self._num_class:
+      raise ValueError(f"predictions and actuals must have {self._num_class} class lists.")
+    lengths = np.array([len(p) for p in predictions], dtype=np.int64)
+    if not np.array_equal(lengths, [len(a) for a in actuals]):
+      raise ValueError("the shape of predictions and actuals does not match.")
+    groups = np.repeat(np.arange(self._num_class), lengths)
+    scores = _as_scores(np.concatenate([_as_scores(p) for p in predictions if len(p)])
+                        if lengths.sum() else np.zeros(0, np.float32))
+    labels = (np.concatenate([_as_actuals(a) for a in actuals if len(a)])
+              if lengths.sum() else np.zeros(0, np.float64))
+    if num_positives is None or len(num_positives) == 0:
+      totals = np.bincount(groups, weights=labels > 1e-5, minlength=self._num_class)
+    else:
+      if len(num_positives) != self._num_class:
+        raise ValueError(f"num_positives must have {self._num_class} entries.")
+      for value in num_positives:
+        _validate_num_positives(value)
+      totals = np.asarray(num_positives, dtype=np.float64)
+    self._store.add(groups, scores, labels, totals)
+
+  def _accumulate_arrays(self, classes, scores, labels, num_positives):
+    """Fast path: items as arrays (class ids, scores, labels) and per-class positives."""
+    self._store.add(classes, scores, labels, num_positives)
+
+  def clear(self):
+    """Forgets everything accumulated."""
+    self._store.clear()
+
+  def is_empty(self):
+    """True when no class holds any item."""
+    return self._store.size == 0
+
+  def peek_ap_per_class(self):
+    """AP of every class (0 for classes without positives or items), float64 array."""
+    groups, scores, labels = self._store.arrays()
+    return _grouped_aps(groups, scores, labels, self._num_class, self._store.totals, self._top_n)
+
+  def peek_map_at_n(self):
+    """List of class APs; with ``filter_empty_classes`` only classes with positives."""
+    aps = self.peek_ap_per_class()
+    if self._filter_empty_classes:
+      aps = aps[self._store.totals > 0]
+    return aps.tolist()

@@ -1,0 +1,109 @@
+"""Attend-Fusion (Awan et al. 2024): per-modality FC + self-attention, fused late.
+
+Each feature name is a modality. The paper gives the design (per-modality "attention
+networks" of fully connected layers and softmax(QK^T/sqrt(d))V self-attention, attended
+features fused late, 72M parameters) but not the sizes; the defaults follow the
+reconstruction in /work/shared/paper/ARCHITECTURE.md:
+
+Video-level (default): per modality Dense(--attend_hidden_size=8192, relu) x
+--attend_fc_layers -> the vector viewed as 8192/--attend_token_size = 64 tokens of 128 ->
+MultiHeadAttention(--attend_num_heads=4, --attend_key_dim=32) + residual + LayerNorm ->
+flatten; the modalities concatenated (16384) -> Dense(num_classes) -> sigmoid.
+With mean_rgb + mean_audio and 3862 classes: 72,865,046 parameters.
+
+Frame-level (--frame_features): per modality a per-frame Dense(--attend_frame_hidden_size=256)
+x --attend_fc_layers -> self-attention over the modality's frames (padded frames masked as
+keys) + residual + LayerNorm -> masked pooling over the valid frames (--frame_pooling) ->
+concatenated -> Dense(num_classes) -> sigmoid.
+
+--noattend_attention is the ablation "Attend-Fusion without attention": the same layers
+without the attention block.
+"""
+
+import keras
+
+from yt8m_fusion.errors import UserError
+from yt8m_fusion.models import common
+from yt8m_fusion.models import layers as zoo_layers
+
+
+def build_attend_fusion(config, inputs, hp):
+  activation = common.check_activation(hp["attend_activation"], "attend_activation")
+  dropout = hp["attend_dropout"]
+  if not 0 <= dropout < 1 or not 0 <= hp["attend_attention_dropout"] < 1:
+    raise UserError("--attend_dropout and --attend_attention_dropout must be in [0, 1)")
+  if config.frame_features:
+    features, num_frames = common.frame_features(config, inputs, hp)
+    width = hp["attend_frame_hidden_size"]
+  else:
+    features, num_frames = common.video_features(config, inputs, hp), None
+    width = hp["attend_hidden_size"]
+    if width % hp["attend_token_size"]:
+      raise UserError(f"--attend_hidden_size={width} is not a multiple of "
+                      f"--attend_token_size={hp['attend_token_size']} (the hidden vector is "
+                      "viewed as tokens of that size)")
+
+  attended = []
+  for name, x in zip(config.feature_names, features):
+    prefix = common.safe_name(name)
+    for index in range(hp["attend_fc_layers"]):
+      x = common.dense_block(x, width, activation, dropout=dropout, name=f"{prefix}_fc_{index}")
+    if config.frame_features:
+      if hp["attend_attention"]:
+        x = _attention_block(hp, name, prefix)(x, num_frames)
+      x = zoo_layers.MaskedPooling(hp["frame_pooling"], name=f"{prefix}_pool")(x, num_frames)
+    elif hp["attend_attention"]:
+      tokens = width // hp["attend_token_size"]
+      x = keras.layers.Reshape((tokens, hp["attend_token_size"]), name=f"{prefix}_tokens")(x)
+      x = _attention_block(hp, name, prefix)(x)
+      x = keras.layers.Flatten(name=f"{prefix}_flatten")(x)
+    attended.append(x)
+
+  x = common.concat(attended, "fusion")
+  if dropout > 0:
+    x = keras.layers.Dropout(dropout, name="fusion_dropout")(x)
+  logits = keras.layers.Dense(config.num_classes, name="classifier")(x)
+  return common.probabilities(logits)
+
+
+def _attention_block(hp, name, prefix):
+  return zoo_layers.SelfAttentionBlock(
+      num_heads=hp["attend_num_heads"], key_dim=hp["attend_key_dim"],
+      dropout=hp["attend_attention_dropout"], layer_norm=hp["attend_layer_norm"],
+      modality=name, name=f"{prefix}_attention")
+
+
+def attention_scores_model(model):
+  """A keras.Model with `model`'s inputs -> {feature name: attention probabilities}.
+
+  Scores are float32 [B, heads, tokens, tokens] (video-level: the hidden vector's tokens;
+  frame-level: [B, heads, T, T] over the frames, padded keys get 0). Works on a built or a
+  loaded (keras.models.load_model) Attend-Fusion model; the weights are shared.
+  """
+  blocks = [layer for layer in model.layers if isinstance(layer, zoo_layers.SelfAttentionBlock)]
+  if not blocks:
+    raise UserError(f"model '{model.name}' has no self-attention block (built with "
+                    "--noattend_attention, or not an AttendFusion model)")
+  outputs = {}
+  for block in blocks:
+    block_inputs = block.input
+    args = list(block_inputs) if isinstance(block_inputs, (list, tuple)) else [block_inputs]
+    key = block.modality or block.name
+    outputs[key] = _AttentionScores(block, name=f"{common.safe_name(key)}_scores")(*args)
+  return keras.Model(model.input, outputs, name=f"{model.name}_attention_scores")
+
+
+class _AttentionScores(keras.layers.Layer):
+  """The attention probabilities of a SelfAttentionBlock (shares its weights), as float32.
+
+  A separate layer rather than a second call of the block: a Keras functional graph expects
+  a layer's calls to have the same number of outputs.
+  """
+
+  def __init__(self, block, **kwargs):
+    super().__init__(dtype=block.dtype_policy, **kwargs)
+    self.block = block
+
+  def call(self, x, num_frames=None):
+    _, scores = self.block(x, num_frames, return_attention_scores=True)
+    return keras.ops.cast(scores, "float32")

@@ -1,0 +1,86 @@
+"""The paper's fully connected baselines (sizes: --fc_hidden_size, --fc_num_layers, ...).
+
+The paper names them without their layer sizes; ARCHITECTURE.md reconstructs FC Late
+Fusion exactly (3 x Dense 8192 per modality, 341,204,524 parameters with mean_rgb +
+mean_audio and 3862 classes). The other baselines use the same hidden width and depth so
+they are comparable. Every one takes video-level or frame-level input (pooled first).
+
+- FCModel: concatenated features -> FC stack -> sigmoid (--feature_names=mean_audio is the
+  audio-only baseline, mean_rgb the visual-only one).
+- FCEarlyFusion: the same early concatenation, on both modalities by default.
+- FCRNModel: Dense projection, then residual blocks h + f(h).
+- FCRGNModel: residual blocks whose branch is context-gated, f(h) * sigmoid(W f(h) + b).
+- FCMidFusion: per-modality FC layers, concatenation, FC layers.
+- FCLateFusion: per-modality FC stack and classifier; the modality probabilities averaged.
+"""
+
+import keras
+
+from yt8m_fusion.models import common
+
+
+def _settings(hp):
+  return dict(normalization=hp["fc_normalization"], dropout=hp["fc_dropout"])
+
+
+def _fc_stack(x, hp, num_layers, prefix):
+  activation = common.check_activation(hp["fc_activation"], "fc_activation")
+  for index in range(num_layers):
+    x = common.dense_block(x, hp["fc_hidden_size"], activation, name=f"{prefix}_{index}",
+                           **_settings(hp))
+  return x
+
+
+def _classifier(x, num_classes, name="classifier", output_name="predictions"):
+  logits = keras.layers.Dense(num_classes, name=name)(x)
+  return common.probabilities(logits, name=output_name)
+
+
+def build_fc(config, inputs, hp):
+  x = common.concat(common.video_features(config, inputs, hp), "concat_features")
+  return _classifier(_fc_stack(x, hp, hp["fc_num_layers"], "fc"), config.num_classes)
+
+
+def _residual(config, inputs, hp, gated):
+  activation = common.check_activation(hp["fc_activation"], "fc_activation")
+  x = common.concat(common.video_features(config, inputs, hp), "concat_features")
+  h = common.dense_block(x, hp["fc_hidden_size"], activation, name="fc_0", **_settings(hp))
+  for index in range(1, hp["fc_num_layers"]):
+    branch = common.dense_block(h, hp["fc_hidden_size"], activation, name=f"fc_{index}",
+                                **_settings(hp))
+    if gated:
+      gate = keras.layers.Dense(hp["fc_hidden_size"], activation="sigmoid",
+                                name=f"gate_{index}")(branch)
+      branch = keras.layers.Multiply(name=f"gated_{index}")([branch, gate])
+    h = keras.layers.Add(name=f"residual_{index}")([h, branch])
+  return _classifier(h, config.num_classes)
+
+
+def build_fcrn(config, inputs, hp):
+  return _residual(config, inputs, hp, gated=False)
+
+
+def build_fcrgn(config, inputs, hp):
+  return _residual(config, inputs, hp, gated=True)
+
+
+def build_mid_fusion(config, inputs, hp):
+  features = common.video_features(config, inputs, hp)
+  branches = [_fc_stack(x, hp, hp["fc_mid_modality_layers"], f"{common.safe_name(name)}_fc")
+              for name, x in zip(config.feature_names, features)]
+  x = common.concat(branches, "fusion")
+  x = _fc_stack(x, hp, hp["fc_mid_fused_layers"], "fused_fc")
+  return _classifier(x, config.num_classes)
+
+
+def build_late_fusion(config, inputs, hp):
+  features = common.video_features(config, inputs, hp)
+  predictions = []
+  for name, x in zip(config.feature_names, features):
+    prefix = common.safe_name(name)
+    x = _fc_stack(x, hp, hp["fc_num_layers"], f"{prefix}_fc")
+    if len(features) == 1:
+      return _classifier(x, config.num_classes, name=f"{prefix}_classifier")
+    predictions.append(_classifier(x, config.num_classes, name=f"{prefix}_classifier",
+                                   output_name=f"{prefix}_predictions"))
+  return keras.layers.Average(dtype="float32", name="predictions")(predictions)

@@ -1,0 +1,311 @@
+"""Custom Keras layers of the model zoo (backend-portable: keras.ops only).
+
+All are registered for serialization under the package 'yt8m_fusion', so
+`model.save('x.keras')` / `keras.models.load_model('x.keras')` round-trip.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+try:  # The data package owns the quantization constants when it exists.
+  from yt8m_fusion.data.quantization import MAX_QUANTIZED_VALUE, MIN_QUANTIZED_VALUE
+except ImportError:  # pragma: no cover - until yt8m_fusion.data.quantization is written.
+  # The starter's defaults (S:utils.py Dequantize): features were quantized from [-2, 2].
+  MAX_QUANTIZED_VALUE = 2.0
+  MIN_QUANTIZED_VALUE = -2.0
+
+_PACKAGE = "yt8m_fusion"
+L2_EPSILON = 1e-12  # tf.nn.l2_normalize's default: x * rsqrt(max(sum(x^2), eps))
+
+
+def dequantization_table(max_quantized_value=MAX_QUANTIZED_VALUE,
+                         min_quantized_value=MIN_QUANTIZED_VALUE):
+  """float32 [256]: the starter's dequantized value of each byte, bit for bit.
+
+  x = float32(q) * float32(R/255) + float32(R/512 + min), R = max - min, each operation
+  rounded to float32 (as the starter's graph computed it). A table lookup keeps the model's
+  dequantization exact under any compiler (XLA may fuse a multiply-add into an FMA, which
+  rounds once and can differ in the last bit).
+  """
+  value_range = max_quantized_value - min_quantized_value
+  scale = np.float32(value_range / 255.0)
+  bias = np.float32(value_range / 512.0 + min_quantized_value)
+  return np.arange(256, dtype=np.float32) * scale + bias
+
+
+def frame_mask(num_frames, num_steps):
+  """bool [B, T]: True where the frame index < num_frames."""
+  positions = ops.arange(num_steps, dtype="int32")
+  return ops.less(ops.expand_dims(positions, 0),
+                  ops.expand_dims(ops.cast(num_frames, "int32"), 1))
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DequantizeFrames(keras.layers.Layer):
+  """uint8 frames [B, T, D] (+ num_frames [B]) -> float32 [B, T, D].
+
+  Dequantizes with the starter's formula (bit for bit) and then zeroes the padded frames
+  (index >= num_frames), as the starter's reader padded after dequantization. Always float32,
+  also under mixed-precision policies.
+  """
+
+  def __init__(self, max_quantized_value=MAX_QUANTIZED_VALUE,
+               min_quantized_value=MIN_QUANTIZED_VALUE, **kwargs):
+    kwargs["dtype"] = "float32"
+    super().__init__(**kwargs)
+    self.max_quantized_value = float(max_quantized_value)
+    self.min_quantized_value = float(min_quantized_value)
+    self._table = dequantization_table(self.max_quantized_value, self.min_quantized_value)
+
+  def call(self, quantized, num_frames=None):
+    table = ops.convert_to_tensor(self._table, dtype="float32")
+    frames = ops.take(table, ops.cast(quantized, "int32"), axis=0)
+    if num_frames is not None:
+      mask = frame_mask(num_frames, ops.shape(frames)[1])
+      frames = ops.where(ops.expand_dims(mask, -1), frames, ops.zeros_like(frames))
+    return frames
+
+  def compute_output_spec(self, quantized, num_frames=None):
+    return keras.KerasTensor(quantized.shape, dtype="float32")
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(max_quantized_value=self.max_quantized_value,
+                  min_quantized_value=self.min_quantized_value)
+    config.pop("dtype", None)
+    return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class L2Normalize(keras.layers.Layer):
+  """L2-normalizes a list of features on their last axis (float32, eps 1e-12).
+
+  mode='joint': one norm over all features together, i.e. the norm of their concatenation
+  (the starter's `tf.nn.l2_normalize` of the 1152-d rgb+audio vector), without concatenating.
+  mode='per_feature': each feature by its own norm. Zero vectors (padding) stay zero.
+  """
+
+  def __init__(self, mode="joint", epsilon=L2_EPSILON, **kwargs):
+    kwargs["dtype"] = "float32"
+    super().__init__(**kwargs)
+    if mode not in ("joint", "per_feature"):
+      raise ValueError(f"L2Normalize mode must be 'joint' or 'per_feature', not {mode!r}")
+    self.mode = mode
+    self.epsilon = float(epsilon)
+
+  def call(self, features):
+    features = [ops.cast(feature, "float32") for feature in features]
+    squares = [ops.sum(ops.square(feature), axis=-1, keepdims=True) for feature in features]
+    if self.mode == "joint":
+      total = squares[0]
+      for square in squares[1:]:
+        total = total + square
+      inverse = ops.rsqrt(ops.maximum(total, self.epsilon))
+      return [feature * inverse for feature in features]
+    return [feature * ops.rsqrt(ops.maximum(square, self.epsilon))
+            for feature, square in zip(features, squares)]
+
+  def compute_output_shape(self, input_shape):
+    return [tuple(shape) for shape in input_shape]
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(mode=self.mode, epsilon=self.epsilon)
+    config.pop("dtype", None)
+    return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MaskedPooling(keras.layers.Layer):
+  """[B, T, D] + num_frames [B] -> [B, D]: mean or max over the valid frames only.
+
+  The mean is sum(valid frames) / max(num_frames, 1) (the starter's frame-level average);
+  the max ignores padding (a video without frames gives zeros). Sums accumulate in float32.
+  """
+
+  def __init__(self, method="mean", **kwargs):
+    super().__init__(**kwargs)
+    if method not in ("mean", "average", "max"):
+      raise ValueError(f"MaskedPooling method must be 'mean' or 'max', not {method!r}")
+    self.method = method
+
+  def call(self, frames, num_frames):
+    num_steps = ops.shape(frames)[1]
+    mask = ops.expand_dims(frame_mask(num_frames, num_steps), -1)
+    counts = ops.minimum(ops.cast(num_frames, "int32"), num_steps)
+    if self.method == "max":
+      lowest = ops.cast(-3.0e38 if frames.dtype == "float32" else -6.0e4, frames.dtype)
+      pooled = ops.max(ops.where(mask, frames, lowest), axis=1)
+      has_frames = ops.expand_dims(ops.greater(counts, 0), -1)
+      return ops.where(has_frames, pooled, ops.zeros_like(pooled))
+    frames32 = ops.cast(frames, "float32")
+    total = ops.sum(ops.where(mask, frames32, ops.zeros_like(frames32)), axis=1)
+    denominator = ops.cast(ops.maximum(counts, 1), "float32")
+    return ops.cast(total / ops.expand_dims(denominator, -1), self.compute_dtype)
+
+  def compute_output_shape(self, frames_shape, num_frames_shape=None):
+    return (frames_shape[0], frames_shape[-1])
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(method=self.method)
+    return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class FrameSampler(keras.layers.Layer):
+  """[B, T, D] + num_frames [B] -> [B, num_samples, D]: frames sampled among the valid ones.
+
+  Training: `random_frames=True` draws num_samples frame indices uniformly (with replacement)
+  in [0, num_frames), as the starter's SampleRandomFrames; `random_frames=False` takes a
+  random contiguous sequence (wrapping around when the video is shorter), as its
+  SampleRandomSequence. Inference (training falsy) is deterministic, unlike the starter
+  (which sampled randomly in eval too): evenly spaced frames (frame floor((i+0.5)*n/K)) or the
+  centred sequence, so predictions are reproducible.
+  """
+
+  def __init__(self, num_samples, random_frames=True, seed=None, **kwargs):
+    super().__init__(**kwargs)
+    self.num_samples = int(num_samples)
+    self.random_frames = bool(random_frames)
+    self.seed = seed
+    self.seed_generator = keras.random.SeedGenerator(seed)
+
+  def call(self, frames, num_frames, training=None):
+    num_steps = ops.shape(frames)[1]
+    counts = ops.minimum(ops.cast(num_frames, "int32"), num_steps)
+    safe_counts = ops.maximum(counts, 1)
+    counts_f = ops.expand_dims(ops.cast(safe_counts, "float32"), 1)  # [B, 1]
+    steps = ops.arange(self.num_samples, dtype="int32")
+    batch = ops.shape(frames)[0]
+    if training and self.random_frames:
+      uniform = keras.random.uniform((batch, self.num_samples), seed=self.seed_generator)
+      indices = ops.cast(ops.floor(uniform * counts_f), "int32")
+    elif self.random_frames:
+      positions = (ops.cast(steps, "float32") + 0.5) * counts_f / float(self.num_samples)
+      indices = ops.cast(ops.floor(positions), "int32")
+    else:
+      room = ops.maximum(safe_counts - self.num_samples + 1, 1)  # possible start frames
+      if training:
+        uniform = keras.random.uniform((batch, 1), seed=self.seed_generator)
+        start = ops.cast(ops.floor(uniform * ops.expand_dims(ops.cast(room, "float32"), 1)),
+                         "int32")
+      else:
+        start = ops.expand_dims((room - 1) // 2, 1)
+      indices = ops.mod(start + ops.expand_dims(steps, 0), ops.expand_dims(safe_counts, 1))
+    indices = ops.minimum(indices, ops.expand_dims(safe_counts - 1, 1))
+    return ops.take_along_axis(frames, ops.expand_dims(indices, -1), axis=1)
+
+  def compute_output_shape(self, frames_shape, num_frames_shape=None):
+    return (frames_shape[0], self.num_samples, frames_shape[-1])
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(num_samples=self.num_samples, random_frames=self.random_frames,
+                  seed=self.seed)
+    return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class SelfAttentionBlock(keras.layers.Layer):
+  """Multi-head self-attention + residual (+ LayerNorm) over tokens or frames.
+
+  call(x [B, T, D], num_frames=None): with num_frames, padded frames are masked out as keys
+  (padded query rows are computed but must be masked by the caller's pooling).
+  `return_attention_scores=True` also returns the attention probabilities
+  [B, heads, T, T] (used by `attention_scores_model`; training calls leave it off so the
+  backend's fused dot-product attention can be used).
+  """
+
+  def __init__(self, num_heads, key_dim, dropout=0.0, layer_norm=True, modality=None,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.num_heads = int(num_heads)
+    self.key_dim = int(key_dim)
+    self.dropout = float(dropout)
+    self.layer_norm = bool(layer_norm)
+    self.modality = modality
+    self.attention = keras.layers.MultiHeadAttention(
+        num_heads=self.num_heads, key_dim=self.key_dim, dropout=self.dropout,
+        dtype=self.dtype_policy, name="multi_head_attention")
+    self.norm = (keras.layers.LayerNormalization(epsilon=1e-6, dtype=self.dtype_policy,
+                                                 name="layer_norm")
+                 if self.layer_norm else None)
+
+  def build(self, input_shape):
+    input_shape = tuple(input_shape)
+    self.attention.build(input_shape, input_shape)
+    if self.norm is not None:
+      self.norm.build(input_shape)
+    self.built = True
+
+  def call(self, x, num_frames=None, training=None, return_attention_scores=False):
+    attention_mask = None
+    if num_frames is not None:
+      # Keys: the valid frames (at least frame 0, so an empty video gives no NaN).
+      valid = frame_mask(ops.maximum(ops.cast(num_frames, "int32"), 1), ops.shape(x)[1])
+      attention_mask = ops.expand_dims(valid, 1)  # [B, 1, S]: broadcast over queries
+    if return_attention_scores:
+      attended, scores = self.attention(x, x, attention_mask=attention_mask, training=training,
+                                        return_attention_scores=True)
+    else:
+      attended = self.attention(x, x, attention_mask=attention_mask, training=training)
+    outputs = x + attended
+    if self.norm is not None:
+      outputs = self.norm(outputs)
+    if return_attention_scores:
+      return outputs, scores
+    return outputs
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(num_heads=self.num_heads, key_dim=self.key_dim, dropout=self.dropout,
+                  layer_norm=self.layer_norm, modality=self.modality)
+    return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MoeCombine(keras.layers.Layer):
+  """The starter's mixture of experts, from gate and expert logits (float32 output).
+
+  gate_logits [B, C*(M+1)] (class-major: M+1 per class, the last a dummy expert that predicts
+  'no entity'), expert_logits [B, C*M] -> probabilities [B, C] =
+  sum_m softmax(gates)[:, c, m] * sigmoid(experts)[:, c, m].
+  """
+
+  def __init__(self, num_classes, num_mixtures, **kwargs):
+    kwargs["dtype"] = "float32"
+    super().__init__(**kwargs)
+    self.num_classes = int(num_classes)
+    self.num_mixtures = int(num_mixtures)
+
+  def call(self, inputs):
+    gate_logits, expert_logits = inputs
+    gates = ops.softmax(
+        ops.reshape(ops.cast(gate_logits, "float32"),
+                    (-1, self.num_classes, self.num_mixtures + 1)), axis=-1)
+    experts = ops.sigmoid(
+        ops.reshape(ops.cast(expert_logits, "float32"),
+                    (-1, self.num_classes, self.num_mixtures)))
+    return ops.sum(gates[:, :, :self.num_mixtures] * experts, axis=-1)
+
+  def compute_output_shape(self, input_shape):
+    return (input_shape[0][0], self.num_classes)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(num_classes=self.num_classes, num_mixtures=self.num_mixtures)
+    config.pop("dtype", None)
+    return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class FrameValidMask(keras.layers.Layer):
+  """num_frames [B] + frames [B, T, ...] -> bool [B, T] (True for valid frames), e.g. for LSTM."""
+
+  def call(self, frames, num_frames):
+    return frame_mask(num_frames, ops.shape(frames)[1])
+
+  def compute_output_spec(self, frames, num_frames):
+    return keras.KerasTensor(tuple(frames.shape[:2]), dtype="bool")

@@ -69,6 +69,30 @@ def test_evaluation_metrics_equal_the_reference(num_classes, decimals, dtype, to
   _assert_same(fast, slow)
 
 
+def test_tie_data_goes_through_the_exact_paths(monkeypatch):
+  """The tie test data really exercises the starter-order emulation and the fallbacks."""
+  from yt8m_fusion.metrics import eval_util  # pylint: disable=import-outside-toplevel
+  calls = {"heap": 0, "shuffle": 0, "argpartition_rows": 0}
+
+  def spy(name, module, attribute):
+    original = getattr(module, attribute)
+
+    def wrapped(*args, **kwargs):
+      calls[name] += 1
+      return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, attribute, wrapped)
+
+  spy("heap", _starter_order, "heap_layout")
+  spy("shuffle", _starter_order, "shuffled_positions")
+  spy("argpartition_rows", eval_util, "_exact_rows")
+  rng = np.random.default_rng(1)
+  batches = _random_batches(rng, 700, (150, 150), decimals=2)
+  fast, slow = _evaluate_both(batches, 700)
+  _assert_same(fast, slow)
+  assert calls["heap"] > 1 and calls["shuffle"] > 1 and calls["argpartition_rows"] > 0
+
+
 def test_evaluation_metrics_with_top_n_equal_the_reference():
   rng = np.random.default_rng(11)
   batches = _random_batches(rng, 600, (120, 120), decimals=2)

@@ -105,21 +105,23 @@ def test_saved_model_serves_without_yt8m_fusion_and_matches_the_csv(trained, tmp
   csv_path = str(tmp_path / "predictions.csv")
   run_program("inference.py", f"--train_dir={trained['dir']}", f"--output_file={csv_path}",
               f"--input_data_pattern={trained['data']['video']['test']}")
-  lines = open(csv_path).read().splitlines()
-  assert lines[0] == "VideoId,LabelConfidencePairs"
-  by_id = {line.split(",")[0]: line.split(",")[1].split() for line in lines[1:]}
+  assert open(csv_path).readline() == "VideoId,LabelConfidencePairs\n"
+  by_id = read_csv(csv_path)
   assert sorted(by_id) == sorted(served["ids"])
   for video_id, classes, scores in zip(served["ids"], served["classes"], served["scores"]):
-    pairs = by_id[video_id]
-    assert [int(c) for c in pairs[0::2]] == classes
-    np.testing.assert_allclose([float(s) for s in pairs[1::2]], scores, rtol=1e-5, atol=1e-7)
+    assert by_id[video_id][0] == classes
+    np.testing.assert_allclose(by_id[video_id][1], scores, rtol=1e-5, atol=1e-7)
 
   # The same CSV through the SavedModel.
   csv_from_export = str(tmp_path / "from_export.csv")
   run_program("inference.py", f"--saved_model_dir={export_dir}",
               f"--output_file={csv_from_export}",
               f"--input_data_pattern={trained['data']['video']['test']}")
-  assert sorted(open(csv_from_export).read().splitlines()) == sorted(lines)
+  from_export = read_csv(csv_from_export)
+  assert sorted(from_export) == sorted(by_id)
+  for video_id, (classes, scores) in from_export.items():
+    assert classes == by_id[video_id][0]
+    np.testing.assert_allclose(scores, by_id[video_id][1], rtol=1e-5, atol=1e-7)
 
 
 def test_saved_model_cli_reads_the_signatures(trained):
@@ -141,6 +143,16 @@ def test_model_tgz_round_trip_gives_the_same_csv(trained, tmp_path):
   run_program("inference.py", f"--input_model_tgz={tgz}", f"--output_file={second}",
               f"--untar_model_dir={tmp_path / 'untar'}", f"--input_data_pattern={pattern}")
   assert open(first).read() == open(second).read()
+
+
+def read_csv(path):
+  """{video_id: ([classes], [scores])} from a video-level submission."""
+  rows = {}
+  for line in open(path).read().splitlines()[1:]:
+    video_id, pairs = line.split(",")
+    values = pairs.split()
+    rows[video_id] = ([int(c) for c in values[0::2]], [float(s) for s in values[1::2]])
+  return rows
 
 
 def _run_python(script):

@@ -221,6 +221,9 @@ class TrainingMonitor(keras.callbacks.Callback):
     self._log_path = (os.path.join(keeper.train_dir, train_dir_lib.TRAIN_LOG_FILE)
                       if summary_dir else None)
 
+  def on_train_begin(self, logs=None):
+    self._last_log = (self.keeper.step, time.time())
+
   def on_epoch_begin(self, epoch, logs=None):
     self._epoch = epoch
 
@@ -255,9 +258,6 @@ class TrainingMonitor(keras.callbacks.Callback):
   def _maybe_log(self, step, logs):
     last_step, last_time = self._last_log
     now = time.time()
-    if last_step is None:
-      self._last_log = (step, now)
-      return
     if step - last_step < self.options.log_every_n_steps:
       return
     self.examples_per_second = (step - last_step) * self.global_batch_size / max(now - last_time,
@@ -335,7 +335,7 @@ def fit(model, dataset, keeper, options, *, global_batch_size, is_chief=True,
     monitor = TrainingMonitor(keeper, options, global_batch_size, sigterm, is_chief=is_chief,
                               summary_dir=summary_dir)
     model.fit(dataset, epochs=options.num_epochs, initial_epoch=initial_epoch,
-              callbacks=[monitor], verbose=options.verbose)
+              callbacks=[monitor], verbose=options.verbose, shuffle=False)
   if monitor.nan_step is not None:
     raise TrainingDiverged(
         f"the training loss became NaN or Inf at step {monitor.nan_step}; stopped without "

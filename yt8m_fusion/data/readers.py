@@ -194,6 +194,59 @@ def _segments(batch, context, names, num_classes, max_frames, checks, decode=Tru
   return out
 
 
+def _parse_frame_record(serialized, names, sizes, num_classes, max_frames, dequantize,
+                        validate):
+  """One SequenceExample -> unpadded frames; `padded_batch` + `_finish_frame_batch` follow.
+
+  Used by `load_dataset` for frame-level data: per-record parsing followed by one
+  padded batch copies each frame once less than batching the serialized records
+  first and allocates no batch-sized intermediates (see benchmarks/input_pipeline.py).
+  The values are the same as `parse_serialized`'s.
+  """
+  context, lists = tf.io.parse_single_sequence_example(
+      serialized, context_features=_context_spec(False),
+      sequence_features={name: tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True)
+                         for name in names})
+  checks = _Checks(validate)
+  out = {"video_ids": tf.where(tf.strings.length(context["id"]) > 0, context["id"],
+                               context["video_id"])}
+  num_frames = None
+  for name, size in zip(names, sizes):
+    strings = lists[name][:max_frames]
+    if num_frames is None:
+      num_frames = tf.shape(strings)[0]
+    if validate:
+      checks.add(tf.debugging.Assert(tf.size(lists[name]) > 0, [
+          f"{CHECK_PREFIX}: feature '{name}' has no frames (missing or empty feature list); "
+          "expected at least one frame"]))
+      checks.add(tf.debugging.Assert(tf.reduce_all(tf.strings.length(strings) == size), [
+          f"{CHECK_PREFIX}: feature '{name}' has frames whose size is not {size} bytes"]))
+    quantized = tf.io.decode_raw(strings, tf.uint8, fixed_length=size)
+    out[name] = quantization.dequantize(quantized) if dequantize else quantized
+  labels = context["labels"].values
+  if validate:
+    checks.add(tf.debugging.Assert(
+        tf.reduce_all(tf.logical_and(labels >= 0, labels < num_classes)),
+        [f"{CHECK_PREFIX}: label id outside [0, num_classes={num_classes})", labels]))
+  out["num_frames"] = num_frames
+  out["label_ids"] = labels
+  return {key: checks.gate(value) for key, value in out.items()}
+
+
+def _finish_frame_batch(batch, num_classes):
+  """padded_batch output -> the batch dict (labels multi-hot; padding ids are -1)."""
+  ids = batch.pop("label_ids")
+  valid = ids >= 0
+  indices = tf.where(valid)  # [n, 2]: (row, position)
+  values = tf.boolean_mask(ids, valid)
+  batch_size = tf.shape(ids, out_type=tf.int64)[0]
+  dense = tf.scatter_nd(tf.stack([indices[:, 0], values], axis=1),
+                        tf.ones_like(values, tf.float32),
+                        tf.stack([batch_size, tf.constant(num_classes, tf.int64)]))
+  batch["labels"] = tf.minimum(dense, 1.0)
+  return batch
+
+
 def _check_feature_args(feature_names, feature_sizes):
   if isinstance(feature_names, str):
     feature_names = [n.strip() for n in feature_names.split(",") if n.strip()]
@@ -418,7 +471,7 @@ def load_dataset(data_pattern, *, frame_features=False, feature_names=("mean_rgb
                  segment_labels=False, shuffle=False, num_epochs=1, dequantize=True,
                  num_readers=8, input_context=None, drop_remainder=False,
                  skip_corrupt_records=False, seed=None, shuffle_buffer_size=None,
-                 check_files=True, skip_counter=None):
+                 check_files=True, skip_counter=None, batch_parse_frames=False):
   """A `tf.data.Dataset` of YouTube-8M batches (dicts, see `parse_serialized`).
 
   Args:
@@ -450,6 +503,10 @@ def load_dataset(data_pattern, *, frame_features=False, feature_names=("mean_rgb
       video-level, 1 batch but at most 1024 records for frame-level).
     check_files: run `check_files` (the first record of the first file) before building.
     skip_counter: a `SkipCounter` to count into (default: a new one).
+    batch_parse_frames: frame-level: batch the serialized records first and parse
+      whole batches with `parse_serialized` (as video-level data always is) instead
+      of parsing each record and padding in `padded_batch`. Same values; slower for
+      frame-level records on the machines measured (benchmarks/input_pipeline.py).
   """
   names, sizes = _check_feature_args(feature_names, feature_sizes)
   if segment_labels and not frame_features:
@@ -499,11 +556,27 @@ def load_dataset(data_pattern, *, frame_features=False, feature_names=("mean_rgb
                               reshuffle_each_iteration=True)
 
   if segment_labels:
-    # Whole videos are parsed in batches, then their segments re-batched.
-    videos = records.batch(max(1, batch_size // 4))
+    # Whole videos are parsed in small batches, then their segments re-batched.
+    videos = records.batch(max(1, min(batch_size, 32)))
     segments = videos.map(lambda s: parse_serialized(s, **parse_kwargs),
                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     dataset = segments.unbatch().batch(batch_size, drop_remainder=drop_remainder)
+  elif frame_features and not batch_parse_frames:
+    dtype = tf.float32 if dequantize else tf.uint8
+    dataset = records.map(
+        lambda s: _parse_frame_record(s, names, sizes, num_classes, max_frames, dequantize,
+                                      validate=True),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    shapes = {"video_ids": [], "num_frames": [], "label_ids": [None]}
+    padding = {"video_ids": tf.constant("", tf.string), "num_frames": tf.constant(0, tf.int32),
+               "label_ids": tf.constant(-1, tf.int64)}
+    for name, size in zip(names, sizes):
+      shapes[name] = [max_frames, size]
+      padding[name] = tf.constant(0, dtype)  # zeros after dequantization (or q=0)
+    dataset = dataset.padded_batch(batch_size, padded_shapes=shapes, padding_values=padding,
+                                   drop_remainder=drop_remainder)
+    dataset = dataset.map(lambda b: _finish_frame_batch(b, num_classes),
+                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
   else:
     dataset = records.batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.map(lambda s: parse_serialized(s, **parse_kwargs),

@@ -79,6 +79,16 @@ def _sort_by_key(keys, positive):
   return keys[order], positive[order]
 
 
+def _argsort_keys(keys):
+  """``argsort`` of uint32 keys as one sort of packed (key, index) words (much faster)."""
+  size = keys.size
+  if keys.dtype == np.uint32 and size < 2**31:
+    bits = np.uint64(max(int(size - 1).bit_length(), 1))
+    packed = np.sort((keys.astype(np.uint64) << bits) | np.arange(size, dtype=np.uint64))
+    return (packed & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
+  return np.argsort(keys)
+
+
 class _TupleKeys:
   """Integer keys ordered like the starter's ``(score, label)`` heap tuples.
 
@@ -87,7 +97,9 @@ class _TupleKeys:
   ``label_values[label_rank]`` gives the labels.
   """
 
-  def __init__(self, scores, actuals):
+  def __init__(self, scores, actuals, descending_keys=None):
+    if descending_keys is None:
+      descending_keys = _descending_keys(scores)
     if np.all((actuals == 0) | (actuals == 1)):
       self.levels, label_rank = 2, actuals.astype(np.int64)
       self.label_values = np.array([0.0, 1.0])
@@ -95,11 +107,11 @@ class _TupleKeys:
       self.label_values, label_rank = np.unique(actuals, return_inverse=True)
       self.levels = len(self.label_values)
     if scores.dtype == np.float32 and self.levels < 2**20:
-      score_rank = (~_descending_keys(scores)).astype(np.int64)  # < 2**32
+      score_rank = (~descending_keys).astype(np.int64)  # < 2**32
       self._num_ranks = None
       self.keeps_score_keys = True
     else:
-      unique, score_rank = np.unique(~_descending_keys(scores), return_inverse=True)
+      unique, score_rank = np.unique(~descending_keys, return_inverse=True)
       self._num_ranks = unique.size
       self.keeps_score_keys = False
     self.keys = score_rank.reshape(-1) * self.levels + label_rank.reshape(-1)
@@ -167,7 +179,7 @@ def _ap_from_keys(keys, positive, limit, numpos, presorted=None):
   runs = _mixed_runs(sorted_keys, positive_sorted, limit)
   if runs is not None:
     indices = _ranges(*runs)
-    members = np.argsort(keys)[indices]  # list positions of the items in those runs
+    members = _argsort_keys(keys)[indices]  # list positions of the items in those runs
     shuffled = _starter_order.shuffled_positions(keys.size, members)
     rearranged = np.lexsort((shuffled, sorted_keys[indices]))
     positive_sorted = positive_sorted.copy()
@@ -198,7 +210,7 @@ def _calculator_ap(scores, actuals, top_n, total_num_positives):
     # The kept items' positive flags in score order do not depend on the tie order.
     return _sum_ap_terms(np.flatnonzero(positive_sorted[:limit]), numpos)
   # Rebuild the starter's heap list, then apply its shuffle + stable sort.
-  tuple_keys = _TupleKeys(scores, actuals)
+  tuple_keys = _TupleKeys(scores, actuals, keys)
   # Python floats (exact integers below 2**53) are the quickest keys for heapq.
   as_float = int(tuple_keys.keys.max()) < 2**53
   key_list = (tuple_keys.keys.astype(np.float64) if as_float else tuple_keys.keys).tolist()

@@ -8,19 +8,23 @@ temporary folder (or reads --data_pattern), then measures on the same files:
   raw        TFRecordDataset over the files (parallel interleave), records only
   starter    the starter code's way: one tf.io.parse_single_sequence_example per record,
              sequential, decode + dequantize + pad/truncate per record, then batch
-  ours_f32   yt8m_fusion.data.load_dataset(dequantize=True)  (batched parsing, float32)
-  ours_u8    yt8m_fusion.data.load_dataset(dequantize=False) (batched parsing, uint8)
+  ours_f32   yt8m_fusion.data.load_dataset(dequantize=True)  (float32, dequantized)
+  ours_u8    yt8m_fusion.data.load_dataset(dequantize=False) (uint8, what frame models read)
+  batch_u8   the same with batch_parse_frames=True: serialized records batched first and
+             parsed a batch at a time (the design that video-level data uses)
 
-and prints records/s, MB/s (of TFRecord bytes) and the ratios to the starter-style reader.
-The files are read several times, so after the first pass they come from the page cache:
-these are CPU rates of the pipelines, not disk rates. `measure(...)` returns the same
-numbers as a dict for other scripts.
+and prints records/s, MB/s (of TFRecord bytes), the process CPU time per record and the
+ratios to the starter-style reader. The files are read several times, so after the first
+pass they come from the page cache: these are CPU rates of the pipelines, not disk rates.
+On a shared machine the wall-clock rates vary with the load; the CPU time per record is
+steadier. `measure(...)` returns the same numbers as a dict for other scripts.
 """
 
 import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -79,11 +83,11 @@ def starter_style_dataset(files, batch_size, max_frames=300):
   return dataset.batch(batch_size).prefetch(2)
 
 
-def ours_dataset(files, batch_size, dequantize, max_frames=300):
+def ours_dataset(files, batch_size, dequantize, max_frames=300, batch_parse_frames=False):
   return data.load_dataset(files, frame_features=True, feature_names=FEATURE_NAMES,
                            feature_sizes=FEATURE_SIZES, num_classes=NUM_CLASSES,
                            batch_size=batch_size, max_frames=max_frames, dequantize=dequantize,
-                           check_files=False)
+                           check_files=False, batch_parse_frames=batch_parse_frames)
 
 
 def _rate(make_dataset, total_bytes, min_seconds):
@@ -95,20 +99,28 @@ def _rate(make_dataset, total_bytes, min_seconds):
     return count
 
   one_pass()  # warm-up: tracing, thread pools, page cache
-  records, passes, started = 0, 0, time.perf_counter()
+  records, passes = 0, 0
+  started, cpu_started = time.perf_counter(), os.times()
   while True:
     records += one_pass()
     passes += 1
     elapsed = time.perf_counter() - started
     if elapsed >= min_seconds:
       break
+  cpu_ended = os.times()
+  cpu = (cpu_ended.user - cpu_started.user) + (cpu_ended.system - cpu_started.system)
   return {"records_per_s": records / elapsed,
           "mb_per_s": total_bytes * passes / elapsed / 1e6, "passes": passes,
-          "seconds": elapsed}
+          "seconds": elapsed, "cpu_us_per_record": cpu / records * 1e6}
 
 
-def measure(files, *, batch_size=256, max_frames=300, min_seconds=3.0, which=None):
-  """Measures the readers on frame-level `files` (a list or a pattern); returns a dict."""
+def measure(files, *, batch_size=256, max_frames=300, min_seconds=3.0, repeats=3, which=None):
+  """Measures the readers on frame-level `files` (a list or a pattern); returns a dict.
+
+  The readers take turns `repeats` times (so that a changing machine load hits them
+  alike); each figure is the median over the rounds, and each ratio the median of the
+  per-round ratios.
+  """
   files = data.list_files(files)
   total_bytes = sum(tf.io.gfile.stat(f).length for f in files)
   candidates = {
@@ -116,29 +128,42 @@ def measure(files, *, batch_size=256, max_frames=300, min_seconds=3.0, which=Non
       "starter": lambda: starter_style_dataset(files, batch_size, max_frames),
       "ours_f32": lambda: ours_dataset(files, batch_size, True, max_frames),
       "ours_u8": lambda: ours_dataset(files, batch_size, False, max_frames),
+      "batch_u8": lambda: ours_dataset(files, batch_size, False, max_frames, True),
   }
-  results = {"files": len(files), "bytes": total_bytes, "batch_size": batch_size,
-             "max_frames": max_frames, "cpu_count": os.cpu_count(), "rates": {}}
-  for name, make in candidates.items():
-    if which and name not in which:
-      continue
-    results["rates"][name] = _rate(make, total_bytes, min_seconds)
-  starter = results["rates"].get("starter")
-  if starter:
+  names = [name for name in candidates if not which or name in which]
+  rounds = []
+  for _ in range(max(1, repeats)):
+    rounds.append({name: _rate(candidates[name], total_bytes, min_seconds) for name in names})
+  results = {"files": len(files), "bytes": total_bytes,
+             "batch_size": batch_size, "max_frames": max_frames, "cpu_count": os.cpu_count(),
+             "repeats": len(rounds), "rates": {}, "rounds": rounds}
+  for name in names:
+    results["rates"][name] = {
+        key: statistics.median(r[name][key] for r in rounds)
+        for key in ("records_per_s", "mb_per_s", "cpu_us_per_record")}
+  if "starter" in names:
     results["speedup_vs_starter"] = {
-        name: rate["records_per_s"] / starter["records_per_s"]
-        for name, rate in results["rates"].items()}
+        name: statistics.median(r[name]["records_per_s"] / r["starter"]["records_per_s"]
+                                for r in rounds) for name in names}
+    results["cpu_speedup_vs_starter"] = {
+        name: statistics.median(r["starter"]["cpu_us_per_record"] / r[name]["cpu_us_per_record"]
+                                for r in rounds) for name in names}
   return results
 
 
 def print_table(results):
   print(f"{results['files']} files, {results['bytes'] / 1e6:.1f} MB, batch {results['batch_size']}, "
-        f"max_frames {results['max_frames']}, {results['cpu_count']} CPUs")
-  print(f"{'reader':<10} {'records/s':>11} {'MB/s':>9} {'x starter':>10}")
+        f"max_frames {results['max_frames']}, {results['cpu_count']} CPUs, median of "
+        f"{results['repeats']} rounds")
+  print(f"{'reader':<10} {'records/s':>11} {'MB/s':>9} {'x starter':>10} {'CPU us/rec':>11} "
+        f"{'CPU x starter':>14}")
   for name, rate in results["rates"].items():
     ratio = results.get("speedup_vs_starter", {}).get(name)
+    cpu_ratio = results.get("cpu_speedup_vs_starter", {}).get(name)
     ratio = f"{ratio:.2f}" if ratio is not None else "-"
-    print(f"{name:<10} {rate['records_per_s']:>11.0f} {rate['mb_per_s']:>9.1f} {ratio:>10}")
+    cpu_ratio = f"{cpu_ratio:.2f}" if cpu_ratio is not None else "-"
+    print(f"{name:<10} {rate['records_per_s']:>11.0f} {rate['mb_per_s']:>9.1f} {ratio:>10} "
+          f"{rate['cpu_us_per_record']:>11.0f} {cpu_ratio:>14}")
 
 
 def main(argv=None):
@@ -151,7 +176,9 @@ def main(argv=None):
   parser.add_argument("--num_shards", type=int, default=8)
   parser.add_argument("--batch_size", type=int, default=256)
   parser.add_argument("--max_frames", type=int, default=300)
-  parser.add_argument("--seconds", type=float, default=3.0, help="minimum time per reader")
+  parser.add_argument("--seconds", type=float, default=3.0,
+                      help="minimum time per reader and round")
+  parser.add_argument("--repeats", type=int, default=3, help="rounds (medians are reported)")
   parser.add_argument("--json", default="", help="also write the results to this file")
   args = parser.parse_args(argv)
   temporary = None
@@ -168,7 +195,7 @@ def main(argv=None):
       print(f"Generated {args.num_videos} frame-level videos ({args.min_frames}-"
             f"{args.max_frames_generated} frames) in {time.time() - started:.1f} s")
     results = measure(pattern, batch_size=args.batch_size, max_frames=args.max_frames,
-                      min_seconds=args.seconds)
+                      min_seconds=args.seconds, repeats=args.repeats)
     print_table(results)
     if args.json:
       with open(args.json, "w", encoding="utf-8") as handle:

@@ -95,7 +95,7 @@ def test_tie_data_goes_through_the_exact_paths(monkeypatch):
 
 def test_evaluation_metrics_with_top_n_equal_the_reference():
   rng = np.random.default_rng(11)
-  batches = _random_batches(rng, 600, (120, 120), decimals=2)
+  batches = _random_batches(rng, 600, (150, 150, 150, 150), decimals=2)  # > 8192 items: pruning
   fast, slow = _evaluate_both(batches, 600, 20, top_n=3)
   _assert_same(fast, slow)
 
@@ -121,7 +121,9 @@ def test_batch_functions_equal_the_reference():
 
 def test_ap_calculators_equal_the_reference_on_tied_lists():
   rng = np.random.default_rng(2)
-  for size, top_n in ((50, None), (3000, None), (25000, None), (3000, 40)):
+  # (30000, 40) in 12 chunks also exercises the pruning of items a capped heap rejects.
+  for size, top_n, chunks in ((50, None, 4), (3000, None, 4), (25000, None, 4), (3000, 40, 4),
+                              (30000, 40, 12)):
     scores = np.round(rng.random(size), 2)
     labels = (rng.random(size) < 0.3).astype(np.float64)
     for n in (None, 7, 100):
@@ -130,7 +132,7 @@ def test_ap_calculators_equal_the_reference_on_tied_lists():
               scores, labels, n)
     fast = metrics.AveragePrecisionCalculator(top_n)
     slow = reference.ReferenceAveragePrecisionCalculator(top_n)
-    for chunk in np.array_split(np.arange(size), 4):
+    for chunk in np.array_split(np.arange(size), chunks):
       fast.accumulate(scores[chunk], labels[chunk])
       slow.accumulate(list(scores[chunk]), list(labels[chunk]))
     assert fast.heap_size == slow.heap_size

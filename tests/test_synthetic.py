@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from yt8m_fusion import data
 from yt8m_fusion.data import demo
 from yt8m_fusion.data import records
 from yt8m_fusion.data import synthetic
+from yt8m_fusion.errors import UserError
 
 SMALL = dict(num_videos=24, num_classes=50, min_frames=6, max_frames=20, num_shards=2)
 
@@ -137,15 +139,23 @@ def test_command_line(tmp_path):
   result = subprocess.run(
       [sys.executable, "-m", "yt8m_fusion.data.synthetic", f"--output_dir={tmp_path}",
        "--frame_features", "--num_videos=8", "--num_classes=20", "--max_frames=10",
-       "--min_frames=5", "--num_shards=1"], capture_output=True, text=True, env=env, timeout=120)
+       "--min_frames=5", "--num_shards=1"], capture_output=True, text=True, env=env, timeout=300)
   assert result.returncode == 0, result.stderr
   assert "Wrote 8 synthetic videos" in result.stdout
   assert sorted(os.listdir(tmp_path)) == [
       "synthetic_info.json", "test-00000-of-00001.tfrecord", "train-00000-of-00001.tfrecord",
       "validate-00000-of-00001.tfrecord", "vocabulary.csv"]
-  bad = subprocess.run([sys.executable, "-m", "yt8m_fusion.data.synthetic"], capture_output=True,
-                       text=True, env=env, timeout=120)
-  assert bad.returncode == 2 and "ERROR: --output_dir is required" in bad.stderr
+
+
+def test_command_line_errors():
+  values = types.SimpleNamespace(output_dir="", min_frames=1, max_frames=5)
+  with pytest.raises(UserError, match="--output_dir is required"):
+    synthetic.main(["prog"], values)
+  values.output_dir, values.min_frames = "/tmp/x", 9
+  with pytest.raises(UserError, match="--min_frames=9 is above --max_frames=5"):
+    synthetic.main(["prog"], values)
+  with pytest.raises(UserError, match="unexpected arguments: extra"):
+    synthetic.main(["prog", "extra"], values)
 
 
 def test_demo_dataset_generated_once_and_reused(tmp_path, monkeypatch, caplog):

@@ -37,7 +37,9 @@ def evaluate(model, dataset, config, loss_fn, *, top_k=20, f1_threshold=0.5,
       batch = next(iterator)
     except StopIteration:
       break
-    except tf.errors.OpError as error:
+    except (tf.errors.OpError, UnicodeDecodeError) as error:
+      # (UnicodeDecodeError: TensorFlow could not decode an error message quoting a
+      # malformed record's bytes.)
       if error_handler is None:
         raise
       raise error_handler(error) from None

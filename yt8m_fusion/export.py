@@ -95,9 +95,19 @@ def export_saved_model(model, config, export_base, step, max_frames=300):
       tf.io.gfile.rmtree(old_path)
     else:
       tf.io.gfile.rename(temp_path, final_path)
-  except BaseException:
-    if tf.io.gfile.exists(temp_path):
-      tf.io.gfile.rmtree(temp_path)
+  except BaseException as error:
+    try:
+      if tf.io.gfile.exists(temp_path):
+        tf.io.gfile.rmtree(temp_path)
+    except tf.errors.OpError:
+      logging.warning("Could not remove the partial export %s", temp_path)
+    if isinstance(error, (tf.errors.OpError, OSError)):
+      reason = getattr(error, "message", None) or str(error) or type(error).__name__
+      if "No space left on device" in reason:
+        reason = "the disk is full (No space left on device)"
+      raise UserError(f"cannot write the SavedModel {final_path}: "
+                      f"{reason.strip().splitlines()[0]}; nothing was exported (the "
+                      "checkpoints are saved: rerun the same command to export)") from None
     raise
   logging.info("Exported a SavedModel for TF Serving to %s", final_path)
   return final_path
@@ -107,6 +117,9 @@ def read_export_config(saved_model_dir):
   """The ModelConfig stored beside a SavedModel by export_saved_model."""
   from yt8m_fusion.models.config import ModelConfig  # pylint: disable=import-outside-toplevel
   path = os.path.join(saved_model_dir, "assets.extra", "model_flags.json")
+  if not tf.io.gfile.isdir(saved_model_dir):
+    raise UserError(f"{saved_model_dir} does not exist; expected an export folder "
+                    "train_dir/export/<step> written by train.py")
   if not tf.io.gfile.exists(path):
     raise UserError(f"{saved_model_dir} is not a SavedModel exported by yt8m-fusion "
                     f"({path} is missing)")

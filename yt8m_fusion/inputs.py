@@ -25,12 +25,17 @@ def select_model_inputs(batch, config):
 
 def load_batches(data_pattern, config, *, batch_size, max_frames=300, segment_labels=False,
                  shuffle=False, num_epochs=1, num_readers=8, skip_corrupt_records=False,
-                 input_context=None, drop_remainder=False, seed=None):
-  """Dict batches in the models' input format (uint8 frames), checked up front."""
+                 input_context=None, drop_remainder=False, seed=None, skip_counter=None):
+  """Dict batches in the models' input format (uint8 frames), checked up front.
+
+  With `skip_corrupt_records`, the dataset's `skip_counter` (or the `skip_counter`
+  given, for datasets wrapped further) counts what was skipped.
+  """
   files = yt8m_data.list_files(data_pattern)
   yt8m_data.check_files(files, frame_features=config.frame_features,
                         feature_names=config.feature_names, feature_sizes=config.feature_sizes,
-                        num_classes=config.num_classes)
+                        num_classes=config.num_classes,
+                        skip_corrupt_records=skip_corrupt_records)
   logging.info("Reading %d file(s) matching %s", len(files), data_pattern)
   return yt8m_data.load_dataset(
       files, frame_features=config.frame_features, feature_names=config.feature_names,
@@ -38,7 +43,7 @@ def load_batches(data_pattern, config, *, batch_size, max_frames=300, segment_la
       batch_size=batch_size, max_frames=max_frames, segment_labels=segment_labels,
       shuffle=shuffle, num_epochs=num_epochs, dequantize=False, num_readers=num_readers,
       input_context=input_context, drop_remainder=drop_remainder,
-      skip_corrupt_records=skip_corrupt_records, seed=seed)
+      skip_corrupt_records=skip_corrupt_records, seed=seed, skip_counter=skip_counter)
 
 
 def training_pairs(dataset, config):

@@ -32,13 +32,38 @@ def atomic_output(path, mode="w"):
   except (tf.errors.OpError, OSError) as error:
     raise UserError(f"cannot write {path}: {_reason(error)}; choose a writable path") from None
   try:
-    with handle:
-      yield handle
-    tf.io.gfile.rename(temp_path, path, overwrite=True)
+    try:
+      yield _CheckedFile(handle, path)
+    except BaseException:
+      with contextlib.suppress(Exception):
+        handle.close()
+      raise
+    try:
+      handle.close()  # a full disk often shows only here, when the buffer is flushed
+      tf.io.gfile.rename(temp_path, path, overwrite=True)
+    except (tf.errors.OpError, OSError) as error:
+      raise UserError(f"cannot write {path}: {_reason(error)}") from None
   except BaseException:
     with contextlib.suppress(Exception):
       tf.io.gfile.remove(temp_path)
     raise
+
+
+class _CheckedFile:
+  """A GFile whose write errors (a full disk...) are UserErrors naming the final path."""
+
+  def __init__(self, handle, path):
+    self._handle = handle
+    self._path = path
+
+  def write(self, data):
+    try:
+      return self._handle.write(data)
+    except (tf.errors.OpError, OSError) as error:
+      raise UserError(f"cannot write {self._path}: {_reason(error)}") from None
+
+  def __getattr__(self, name):
+    return getattr(self._handle, name)
 
 
 def write_text_atomic(path, text):
@@ -63,6 +88,21 @@ def check_writable_file(path, flag_name):
     raise UserError(f"{flag_name}={path} is a directory; give a file path")
 
 
+def check_writable_dir(path, flag_name):
+  """Fails early when the folder `path` cannot be created or written."""
+  try:
+    tf.io.gfile.makedirs(path)
+    probe = os.path.join(path, f".write-test-{uuid.uuid4().hex[:8]}")
+    with tf.io.gfile.GFile(probe, "w") as handle:
+      handle.write("")
+    tf.io.gfile.remove(probe)
+  except (tf.errors.OpError, OSError) as error:
+    raise UserError(f"{flag_name}={path} cannot be written: {_reason(error)}; expected a "
+                    "writable folder") from None
+
+
 def _reason(error):
   message = getattr(error, "message", None) or str(error)
+  if "No space left on device" in message:
+    return "the disk is full (No space left on device)"
   return message.strip().splitlines()[0] if message.strip() else type(error).__name__

@@ -142,12 +142,21 @@ def latest_export(train_dir):
 
 def restore_weights(model, checkpoint_path):
   """Loads the model's weights from a training checkpoint (optimizer state is skipped)."""
-  status = tf.train.Checkpoint(model=model).restore(checkpoint_path).expect_partial()
   try:
+    status = tf.train.Checkpoint(model=model).restore(checkpoint_path).expect_partial()
     status.assert_existing_objects_matched()
-  except AssertionError as error:
+  except (AssertionError, ValueError) as error:
+    # A shape mismatch raises ValueError, missing variables AssertionError: either way
+    # model_flags.json describes another model than the one trained (e.g. it was copied
+    # from another train_dir).
     raise UserError(f"{checkpoint_path} does not hold the weights of the model described in "
-                    f"model_flags.json ({str(error).splitlines()[0][:200]})") from None
+                    f"{model_flags_path(os.path.dirname(checkpoint_path))} "
+                    f"({str(error).splitlines()[0][:200]}); model_flags.json and the "
+                    "checkpoints must come from the same training run") from None
+  except tf.errors.OpError as error:
+    reason = (error.message or type(error).__name__).strip().splitlines()[0][:200]
+    raise UserError(f"cannot read the checkpoint {checkpoint_path} ({reason}); expected a "
+                    "complete checkpoint written by train.py") from None
 
 
 def require_checkpoint(train_dir):

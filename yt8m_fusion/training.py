@@ -15,8 +15,10 @@ import dataclasses
 import logging
 import math
 import os
+import re
 import signal
 import time
+import warnings
 
 import keras
 import tensorflow as tf
@@ -147,10 +149,14 @@ class CheckpointKeeper:
     self.optimizer.build(self.model.trainable_variables)
     try:
       self.checkpoint.restore(path).assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as error:
+    except (AssertionError, ValueError) as error:
       raise UserError(f"cannot restore {path}: it does not fit the model in model_flags.json "
                       f"({str(error).splitlines()[0]}); pass --start_new_model to start over") \
           from None
+    except tf.errors.OpError as error:
+      raise UserError(f"cannot read the checkpoint {path} ({_short_reason(error)}); expected a "
+                      "complete checkpoint: remove it (and its line in the 'checkpoint' file) to "
+                      "resume from the one before, or pass --start_new_model") from None
     self.last_saved_step = self.step
     return path
 
@@ -169,13 +175,49 @@ class CheckpointKeeper:
     try:
       path = self.manager.save(checkpoint_number=step)
     except (tf.errors.OpError, OSError) as error:
-      previous = self.manager.latest_checkpoint
-      reason = (getattr(error, "message", None) or str(error)).strip().splitlines()[0]
-      raise UserError(f"could not save a checkpoint in {self.train_dir} at step {step} "
-                      f"({reason}); the previous checkpoint {previous} is intact") from None
+      # The 'checkpoint' file still names the previous checkpoint (TensorFlow updates it
+      # only after a complete save); remove what the failed save left, to free the space.
+      self._remove_partial_save(step)
+      raise UserError(f"could not save a checkpoint in {self.train_dir} at step {step}: "
+                      f"{_short_reason(error)}; {self._describe_previous()}") from None
     self.last_saved_step = step
     logging.info("Saved checkpoint %s", path)
     return path
+
+  def _remove_partial_save(self, step):
+    prefix = os.path.join(self.train_dir, f"{train_dir_lib.CHECKPOINT_PREFIX}-{step}")
+    if prefix in self.manager.checkpoints:
+      return
+    for path in tf.io.gfile.glob(prefix + "_temp*") + tf.io.gfile.glob(prefix + ".*"):
+      try:
+        if tf.io.gfile.isdir(path):
+          tf.io.gfile.rmtree(path)
+        else:
+          tf.io.gfile.remove(path)
+      except tf.errors.OpError:
+        logging.warning("Could not remove %s, left by the failed save", path)
+
+  def _describe_previous(self):
+    previous = self.manager.latest_checkpoint
+    if previous is None:
+      return "no earlier checkpoint exists"
+    try:
+      tf.train.load_checkpoint(previous)
+    except (tf.errors.OpError, ValueError) as error:
+      return f"the previous checkpoint {previous} cannot be read either ({_short_reason(error)})"
+    return (f"the previous checkpoint {previous} is intact: free space or choose another "
+            "--train_dir, then rerun the same command to resume from it")
+
+
+def _short_reason(error):
+  """The first line of an error without TensorFlow's op and function-node decorations."""
+  text = getattr(error, "message", None) or str(error) or type(error).__name__
+  if "No space left on device" in text:
+    return "the disk is full (No space left on device)"
+  text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+  text = re.sub(r"\s*\[Op:[^\]]*\]", "", text)
+  lines = [line.strip() for line in text.splitlines() if line.strip()]
+  return lines[0] if lines else type(error).__name__
 
 
 class SigtermFlag:
@@ -288,7 +330,12 @@ class TrainingMonitor(keras.callbacks.Callback):
         tf.summary.scalar("label_loss", row["loss"])
       self._writer.flush()
     if self._log_path:
-      _append_csv_row(self._log_path, row)
+      try:
+        _append_csv_row(self._log_path, row)
+      except (tf.errors.OpError, OSError) as error:
+        # The log is not worth stopping for; a checkpoint that cannot be saved is.
+        logging.warning("Could not append to %s (%s); training continues", self._log_path,
+                        _short_reason(error))
 
 
 def _append_csv_row(path, row):
@@ -334,8 +381,12 @@ def fit(model, dataset, keeper, options, *, global_batch_size, is_chief=True,
   with SigtermFlag() as sigterm:
     monitor = TrainingMonitor(keeper, options, global_batch_size, sigterm, is_chief=is_chief,
                               summary_dir=summary_dir)
-    model.fit(dataset, epochs=options.num_epochs, initial_epoch=initial_epoch,
-              callbacks=[monitor], verbose=options.verbose, shuffle=False)
+    with warnings.catch_warnings():
+      # An epoch ends when the data does (its length is unknown up front), which is
+      # how the starter worked; Keras warns about it every epoch.
+      warnings.filterwarnings("ignore", message="Your input ran out of data")
+      model.fit(dataset, epochs=options.num_epochs, initial_epoch=initial_epoch,
+                callbacks=[monitor], verbose=options.verbose, shuffle=False)
   if monitor.nan_step is not None:
     raise TrainingDiverged(
         f"the training loss became NaN or Inf at step {monitor.nan_step}; stopped without "

@@ -14,12 +14,26 @@ from yt8m_fusion.errors import UserError
 FLAGS = flags.FLAGS
 
 PRECISION_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+# What reading bad data raises: a tf error, or a UnicodeDecodeError when TensorFlow's
+# eager runtime cannot decode an error message that quotes a record's raw bytes.
+DATA_ERRORS = (tf.errors.OpError, UnicodeDecodeError)
+
+
+class _QuietLibraries(logging.Filter):
+  """Drops TensorFlow's and Keras' own INFO lines (savers, signature names, fingerprints)."""
+
+  def filter(self, record):
+    if record.levelno >= logging.WARNING:
+      return True
+    path = record.pathname.replace(os.sep, "/")
+    return "/tensorflow/" not in path and "/keras/" not in path
 
 
 def setup_logging():
-  """Plain INFO lines on stderr, without TensorFlow's C++ start-up chatter."""
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  """Our INFO lines on stderr; TensorFlow's own only from WARNING up."""
   absl_logging.set_verbosity(max(absl_logging.get_verbosity(), absl_logging.INFO))
+  if absl_logging.get_verbosity() <= absl_logging.INFO:  # --verbosity=1 shows everything
+    absl_logging.get_absl_handler().addFilter(_QuietLibraries())
   logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
@@ -63,3 +77,13 @@ def parse_jit_compile(value):
 def describe_device():
   gpus = tf.config.list_physical_devices("GPU")
   return f"{len(gpus)} GPU(s)" if gpus else "CPU"
+
+
+def log_skipped(counter, flag_name):
+  """With --skip_corrupt_records: one log line with what was skipped (SkipCounter)."""
+  if counter is None:
+    return
+  if counter.skipped_anything:
+    logging.warning("--skip_corrupt_records: %s: %s", flag_name, counter.summary())
+  else:
+    logging.info("--skip_corrupt_records: %s: nothing was skipped", flag_name)

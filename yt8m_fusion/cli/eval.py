@@ -17,11 +17,12 @@ from absl import flags
 from yt8m_fusion import evaluation
 from yt8m_fusion import flags as yt8m_flags
 from yt8m_fusion import inputs as model_inputs
+from yt8m_fusion import io_utils
 from yt8m_fusion import losses
 from yt8m_fusion import models
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion.cli import common
-from yt8m_fusion.errors import UserError, exit_on_user_error
+from yt8m_fusion.errors import UserError, exit_on_user_error, parse_flags
 
 FLAGS = flags.FLAGS
 
@@ -60,6 +61,7 @@ def main(argv):
     raise UserError(f"unexpected arguments {' '.join(argv[1:])}; flags are written --name=value")
   common.setup_logging()
   config = load_config()
+  io_utils.check_writable_dir(FLAGS.train_dir, "--train_dir")  # results go to train_dir/eval
   pattern = FLAGS.eval_data_pattern or common.demo_patterns(config.frame_features)["validate"]
   model = models.build_model(config)
   loss_fn = losses.get_loss(config.label_loss)
@@ -78,6 +80,7 @@ def main(argv):
         segment_labels=FLAGS.segment_labels,
         error_handler=lambda error: common.explain_data_error(
             error, pattern, config, "--eval_data_pattern"))
+    common.log_skipped(getattr(dataset, "skip_counter", None), "--eval_data_pattern")
     evaluation.write_results(FLAGS.train_dir, step, results, segment_labels=FLAGS.segment_labels,
                              extra={"model": config.model, "data_pattern": pattern,
                                     "num_parameters": int(model.count_params())})
@@ -103,7 +106,7 @@ def main(argv):
 
 def run():
   define_flags()
-  app.run(exit_on_user_error(main))
+  app.run(exit_on_user_error(main), flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

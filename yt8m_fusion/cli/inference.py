@@ -25,7 +25,7 @@ from yt8m_fusion import models
 from yt8m_fusion import submission
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion.cli import common
-from yt8m_fusion.errors import UserError, exit_on_user_error
+from yt8m_fusion.errors import UserError, exit_on_user_error, parse_flags
 
 FLAGS = flags.FLAGS
 
@@ -65,6 +65,9 @@ def model_source():
   if FLAGS.input_model_tgz:
     return submission.extract_model_tgz(FLAGS.input_model_tgz, FLAGS.untar_model_dir), None
   if FLAGS.saved_model_dir:
+    if not tf.io.gfile.isdir(FLAGS.saved_model_dir):
+      raise UserError(f"--saved_model_dir={FLAGS.saved_model_dir} does not exist; expected an "
+                      "export folder train_dir/export/<step> written by train.py")
     return None, FLAGS.saved_model_dir
   return FLAGS.train_dir, None
 
@@ -82,6 +85,7 @@ def predictions_from_checkpoint(train_dir, pattern):
                                       max_frames=FLAGS.max_frames,
                                       num_readers=FLAGS.num_readers,
                                       skip_corrupt_records=FLAGS.skip_corrupt_records)
+  skip_counter = getattr(dataset, "skip_counter", None)
   if FLAGS.segment_labels:
     if not config.frame_features:
       raise UserError("--segment_labels needs a frame-level model (trained with "
@@ -110,8 +114,9 @@ def predictions_from_checkpoint(train_dir, pattern):
       try:
         batch = next(iterator)
       except StopIteration:
+        common.log_skipped(skip_counter, "--input_data_pattern")
         return
-      except tf.errors.OpError as error:
+      except common.DATA_ERRORS as error:
         raise common.explain_data_error(error, pattern, config, "--input_data_pattern") \
             from None
       ids, indexes, scores = predict(batch)
@@ -128,7 +133,15 @@ def predictions_from_saved_model(saved_model_dir, pattern):
   if FLAGS.top_k > export.TOP_PREDICTIONS_IN_OUTPUT:
     raise UserError(f"--top_k={FLAGS.top_k}: an exported model returns the top "
                     f"{export.TOP_PREDICTIONS_IN_OUTPUT}; use --train_dir for more")
-  serve = tf.saved_model.load(saved_model_dir).signatures[export.SERVING_SIGNATURE]
+  try:
+    signatures = tf.saved_model.load(saved_model_dir).signatures
+  except (tf.errors.OpError, OSError, ValueError) as error:
+    reason = (getattr(error, "message", None) or str(error)).strip().splitlines()[0][:200]
+    raise UserError(f"--saved_model_dir={saved_model_dir} cannot be loaded ({reason}); "
+                    "expected a complete export folder train_dir/export/<step>") from None
+  if FLAGS.skip_corrupt_records:
+    return config, None, _skipping_saved_model_batches(signatures, config, pattern)
+  serve = signatures[export.SERVING_SIGNATURE]
   files = yt8m_data.list_files(pattern)
   yt8m_data.check_files(files, frame_features=config.frame_features,
                         feature_names=config.feature_names, feature_sizes=config.feature_sizes,
@@ -143,13 +156,36 @@ def predictions_from_saved_model(saved_model_dir, pattern):
         outputs = serve(example_bytes=serialized)
       except StopIteration:
         return
-      except tf.errors.OpError as error:
+      except common.DATA_ERRORS as error:
         raise common.explain_data_error(error, pattern, config, "--input_data_pattern") \
             from None
       yield (outputs["video_id"].numpy(), outputs["class_indexes"].numpy()[:, :FLAGS.top_k],
              outputs["predictions"].numpy()[:, :FLAGS.top_k])
 
   return config, None, batches()
+
+
+def _skipping_saved_model_batches(signatures, config, pattern):
+  """--skip_corrupt_records with --saved_model_dir: the data layer reads, checks and skips
+  (counting what it drops); the export's `probabilities` signature predicts."""
+  probabilities_fn = signatures[export.PROBABILITIES_SIGNATURE]
+  dataset = model_inputs.load_batches(pattern, config, batch_size=FLAGS.batch_size,
+                                      max_frames=FLAGS.max_frames,
+                                      num_readers=FLAGS.num_readers, skip_corrupt_records=True)
+  top_k = min(FLAGS.top_k, config.num_classes)
+  iterator = iter(dataset)
+  while True:
+    try:
+      batch = next(iterator)
+    except StopIteration:
+      common.log_skipped(getattr(dataset, "skip_counter", None), "--input_data_pattern")
+      return
+    except common.DATA_ERRORS as error:
+      raise common.explain_data_error(error, pattern, config, "--input_data_pattern") from None
+    inputs = model_inputs.select_model_inputs(batch, config)
+    probabilities = probabilities_fn(**inputs)["probabilities"]
+    scores, indexes = tf.math.top_k(probabilities, k=top_k)
+    yield batch["video_ids"].numpy(), indexes.numpy(), scores.numpy()
 
 
 def main(argv):
@@ -205,7 +241,7 @@ def main(argv):
 
 def run():
   define_flags()
-  app.run(exit_on_user_error(main))
+  app.run(exit_on_user_error(main), flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

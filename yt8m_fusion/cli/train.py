@@ -18,22 +18,27 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
+from yt8m_fusion import data as yt8m_data
 from yt8m_fusion import distribute
 from yt8m_fusion import evaluation
 from yt8m_fusion import export
 from yt8m_fusion import flags as yt8m_flags
 from yt8m_fusion import inputs as model_inputs
+from yt8m_fusion import io_utils
 from yt8m_fusion import losses
 from yt8m_fusion import models
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion import training
 from yt8m_fusion.cli import common
-from yt8m_fusion.errors import UserError, exit_on_user_error
+from yt8m_fusion.errors import UserError, exit_on_user_error, parse_flags
 
 FLAGS = flags.FLAGS
 
 # Exit code after a SIGTERM: the checkpoint is saved, the run is not finished.
 EXIT_PREEMPTED = 143
+# On the demo dataset (3000 training videos) the starter's batch of 1024 makes 3 steps an
+# epoch; 128 gives the main job enough steps to learn in a few minutes.
+DEMO_BATCH_SIZE = 128
 
 
 def define_flags():
@@ -118,10 +123,20 @@ def resolve_config(train_dir, is_chief):
   return train_dir_lib.merge_config(saved, requested, yt8m_flags.explicit_model_flags(), train_dir)
 
 
-def train_options():
+def train_options(config, on_demo):
+  """TrainOptions from the flags; model and demo defaults for flags not given."""
+  base_learning_rate, batch_size = FLAGS.base_learning_rate, FLAGS.batch_size
+  model_rate = models.default_learning_rate(config.model)
+  if model_rate is not None and not yt8m_flags.explicitly_set("base_learning_rate"):
+    base_learning_rate = model_rate
+    logging.info("--base_learning_rate=%g: %s's default (the starter's 0.01 makes it diverge)",
+                 model_rate, config.model)
+  if on_demo and not yt8m_flags.explicitly_set("batch_size"):
+    batch_size = DEMO_BATCH_SIZE
+    logging.info("--batch_size=%d: the demo dataset's default", batch_size)
   return training.TrainOptions(
-      batch_size=FLAGS.batch_size, num_epochs=FLAGS.num_epochs, max_steps=FLAGS.max_steps,
-      base_learning_rate=FLAGS.base_learning_rate, learning_rate_decay=FLAGS.learning_rate_decay,
+      batch_size=batch_size, num_epochs=FLAGS.num_epochs, max_steps=FLAGS.max_steps,
+      base_learning_rate=base_learning_rate, learning_rate_decay=FLAGS.learning_rate_decay,
       learning_rate_decay_examples=FLAGS.learning_rate_decay_examples, optimizer=FLAGS.optimizer,
       weight_decay=FLAGS.weight_decay, clip_gradient_norm=FLAGS.clip_gradient_norm,
       checkpoint_steps=FLAGS.export_model_steps, checkpoint_secs=FLAGS.checkpoint_secs,
@@ -149,9 +164,11 @@ def main(argv):
 
   cluster = distribute.create_strategy()
   train_dir = cluster.working_dir(FLAGS.train_dir)
+  if cluster.is_chief:
+    io_utils.check_writable_dir(FLAGS.train_dir, "--train_dir")
   config = resolve_config(FLAGS.train_dir, cluster.is_chief)
   common.set_precision_policy(FLAGS.mixed_precision)
-  options = train_options()
+  options = train_options(config, on_demo=not FLAGS.train_data_pattern)
   strategy = cluster.strategy
   global_batch = options.batch_size * strategy.num_replicas_in_sync
   logging.info("Training %s on %s with %s: %d replica(s), batch %d per replica, global batch "
@@ -175,23 +192,25 @@ def main(argv):
     tf.io.gfile.makedirs(FLAGS.train_dir)
     train_dir_lib.save_config(FLAGS.train_dir, config)
 
+  skip_counter = yt8m_data.SkipCounter() if FLAGS.skip_corrupt_records else None
   dataset = cluster.distribute_dataset(
       lambda input_context: model_inputs.training_pairs(model_inputs.load_batches(
           train_pattern, config, batch_size=options.batch_size, max_frames=FLAGS.max_frames,
           segment_labels=FLAGS.segment_labels, shuffle=True, num_epochs=1,
           num_readers=FLAGS.num_readers, skip_corrupt_records=FLAGS.skip_corrupt_records,
           input_context=input_context, drop_remainder=cluster.needs_static_batches,
-          seed=FLAGS.seed), config))
+          seed=FLAGS.seed, skip_counter=skip_counter), config))
   start = time.time()
   try:
     result = training.fit(model, dataset, keeper, options, global_batch_size=global_batch,
                           is_chief=cluster.is_chief,
                           summary_dir=FLAGS.train_dir if cluster.is_chief else None)
-  except tf.errors.OpError as error:
+  except common.DATA_ERRORS as error:
     raise common.explain_data_error(error, train_pattern, config, "--train_data_pattern") \
         from None
   finally:
     cluster.cleanup()
+  common.log_skipped(skip_counter, "--train_data_pattern")
   if result.interrupted:
     logging.warning("Received SIGTERM: saved %s; rerun the same command to resume",
                     result.checkpoint_path)
@@ -212,6 +231,7 @@ def main(argv):
         f1_threshold=FLAGS.f1_threshold, segment_labels=FLAGS.segment_labels,
         error_handler=lambda error: common.explain_data_error(
             error, eval_pattern, config, "--eval_data_pattern"))
+    common.log_skipped(getattr(eval_dataset, "skip_counter", None), "--eval_data_pattern")
     evaluation.write_results(
         FLAGS.train_dir, result.step, results, segment_labels=FLAGS.segment_labels,
         extra={"model": config.model, "data_pattern": eval_pattern,
@@ -230,7 +250,7 @@ def main(argv):
 
 def run():
   define_flags()
-  app.run(exit_on_user_error(main))
+  app.run(exit_on_user_error(main), flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

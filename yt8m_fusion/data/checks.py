@@ -367,9 +367,10 @@ def explain_read_error(error, files, *, frame_features, feature_names, feature_s
   """
   if isinstance(error, UserError):
     return error
-  if isinstance(files, (str, os.PathLike)) or (files and not isinstance(files, (list, tuple))):
-    files = list_files(files)
-  files = list(files)
+  try:
+    files = list_files(files)  # patterns and globs in a list are expanded too
+  except UserError as listing_error:
+    return listing_error
   if max_files is not None:
     files = files[:max_files]
   kwargs = dict(frame_features=frame_features, feature_names=feature_names,

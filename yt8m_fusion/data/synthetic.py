@@ -14,29 +14,29 @@ feature lists "rgb", "audio": one 1024- / 128-byte quantized frame per second). 
 `DIR/vocabulary.csv`; the video-level means are the means of the *dequantized* frames
 written to the frame-level files, as YouTube-8M defines them.
 
-Generative model (details and the measured learnability in SYNTHETIC.md):
+Generative model (details, and the learnability measured on the demo, in SYNTHETIC.md):
 
-* Classes. Frequencies follow a Zipf law, p(c) ~ (c + 2)^-1.1 (class 0 is the most
+* Classes. Frequencies follow a Zipf law, p(c) ~ (c + 2)^-1.2 (class 0 is the most
   common, as in YouTube-8M's vocabulary). Classes fall in 24 "verticals"; the 24 most
   common classes head them. Each class shows its evidence in one of four ways:
-  visual only (35%), audio only (20%), both modalities (25%, each half as strong),
-  or split (20%): split classes come in 3x3 grids that share 3 visual and 3 audio
+  visual only (30%), audio only (25%), both modalities (20%, each at 0.6 strength),
+  or split (25%): split classes come in 3x3 grids that share 3 visual and 3 audio
   patterns, class (i, j) showing visual pattern i and audio pattern j, so that
   neither modality alone tells the 3 classes of a row (or column) apart and only
   their combination identifies the class.
-* Labels. A video draws its first label from the Zipf law, 1 + Poisson(1.4) more,
-  each from the same vertical with probability 0.6 (else from the whole vocabulary),
-  and the head of its vertical with probability 0.4: about 3 labels per video, with
-  co-occurrence inside verticals.
+* Labels. A video draws its first label from the Zipf law, the head of that label's
+  vertical with probability 0.5, and Poisson(2.5) more labels, each from the same
+  vertical with probability 0.6 (else from the whole vocabulary): about 3 distinct
+  labels per video, co-occurring inside verticals.
 * Frames. 1 frame per second, a uniform number of frames in [min_frames, max_frames].
-  Each modality's frame is: a global mean + a per-video offset (isotropic and along 16
-  shared "nuisance" directions) + a per-shot vector (shots of ~8 frames) + per-frame
-  jitter + class evidence. A label's evidence (a random unit pattern times the class
-  strength) is present in one window covering 25-100% of the frames; 10% of labels
-  show no evidence at all (label noise) and 30% of videos show weak evidence of a
-  class they are not labelled with (distractors). Frames are quantized to uint8 with
-  the feature extractor's formula; video-level features are the means of the
-  dequantized frames.
+  Each modality's frame is: a global mean + a per-video offset (isotropic, and along
+  16 shared "nuisance" directions) + a per-shot vector (shots of ~8 frames) + per-frame
+  jitter + class evidence. A label's evidence (the class's random unit pattern times
+  12 times a per-video strength in [0.6, 1.4]) is present in one window covering
+  25-100% of the frames; 10% of labels show no evidence at all (label noise) and 30% of
+  videos show half-strength evidence of a class they are not labelled with
+  (distractors). Frames are quantized to uint8 with the feature extractor's formula;
+  video-level features are the means of the dequantized frames.
 * Segment ratings (option `segment_labels`, validate split of the frame-level files):
   per label, a 5-frame segment inside its evidence window rated 1 and one outside it
   rated 0, in the 2019 format (segment_labels, segment_start_times, segment_end_times,
@@ -48,10 +48,8 @@ byte-identical files.
 
 import dataclasses
 import json
-import logging
 import os
 import string
-import sys
 import time
 
 import numpy as np
@@ -68,7 +66,6 @@ VERTICALS = (
 MODALITIES = ("visual", "audio", "both", "split")
 SEGMENT_SIZE = 5
 
-_LOG = logging.getLogger("yt8m_fusion.data")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -373,12 +370,13 @@ def define_flags():
        "Add 2019-style segment ratings to the frame-level validate records.")
 
 
-def main(argv):
+def main(argv, flag_values=None):
+  """absl main; `flag_values` (default absl's FLAGS) may be any object with the flags."""
   from absl import flags  # pylint: disable=import-outside-toplevel
   from yt8m_fusion.errors import UserError  # pylint: disable=import-outside-toplevel
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-  flag_values = flags.FLAGS
+  flag_values = flags.FLAGS if flag_values is None else flag_values
   if not flag_values.output_dir:
     raise UserError("--output_dir is required: where to write the synthetic dataset")
   if flag_values.min_frames > flag_values.max_frames:
@@ -389,7 +387,7 @@ def main(argv):
       frame_features=flag_values.frame_features, both_formats=flag_values.both_formats,
       num_classes=flag_values.num_classes, seed=flag_values.seed,
       num_shards=flag_values.num_shards, min_frames=flag_values.min_frames,
-      max_frames=flag_values.max_frames, segment_labels=flag_values["segment_labels"].value)
+      max_frames=flag_values.max_frames, segment_labels=flag_values.segment_labels)
   counts = "/".join(str(v) for v in info["num_videos"].values())
   print(f"Wrote {sum(info['num_videos'].values())} synthetic videos (train/validate/test "
         f"{counts}) to {info['output_dir']} in {info['seconds']:.1f} s; vocabulary: "

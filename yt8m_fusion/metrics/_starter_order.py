@@ -67,16 +67,18 @@ def _randbelow_sequence(n):
   while i < n:
     m = n - i
     if m <= _SMALL_RANGE:
-      stream.ensure(ptr + 4 * m + 4096)
-      draws = stream.buffer[ptr:].tolist()
+      budget = 4 * m + 4096  # draws needed: about 1.4 * m
+      stream.ensure(ptr + budget)
+      draws = stream.buffer[ptr:ptr + budget].tolist()
       q = 0
       for step in range(i, n):
         m = n - step
         shift = 32 - m.bit_length()
         while True:
           if q >= len(draws):  # pragma: no cover - astronomically unlikely
-            stream.ensure(ptr + len(draws) + 4096)
-            draws = stream.buffer[ptr:].tolist()
+            budget *= 2
+            stream.ensure(ptr + budget)
+            draws = stream.buffer[ptr:ptr + budget].tolist()
           r = draws[q] >> shift
           q += 1
           if r < m:
@@ -138,6 +140,7 @@ def _shuffled_positions_large(n, positions):
   result = np.empty(slot.size, dtype=np.int64)
   active = np.arange(slot.size)
   while active.size:
+    active = active[np.argsort(slot[active] * n + start[active])]  # sorted queries: faster
     s = slot[active]
     found = np.searchsorted(keys, s * n + start[active])
     found_key = keys[np.minimum(found, n - 1)]

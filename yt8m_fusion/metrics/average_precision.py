@@ -11,11 +11,17 @@ positives, also those that never reached the list), capped at ``n`` when ``n`` i
 is 0 when ``numpos`` is 0 or nothing was accumulated.
 
 Tie-breaking is reproduced exactly. Among equal scores the starter orders items by their
-position in its heap list after a ``random.seed(0)`` / ``random.sample`` shuffle; when the
-equal scores mix positive and non-positive labels (the only case where the order changes
-the AP) this module rebuilds that heap list (``heapq`` on integer keys) and the seed-0 shuffle
-(``_starter_order``) for the affected calculator, so results equal the starter's also with
-ties. Python's global random state is left alone (the starter reseeds it as a side effect).
+position in its heap list after a ``random.seed(0)`` / ``random.sample`` shuffle and a stable
+sort. Only runs of equal scores that mix positive and non-positive labels make the order
+matter; when a calculator has such a run inside its first ``n`` items, this module rebuilds
+the starter's heap list (``heapq`` on integer keys ordered like the ``(score, label)``
+tuples, pops included when ``top_n`` is set) and where the seed-0 shuffle moves each tied
+item (``_starter_order``, checked against ``random.Random(0).sample`` of the running
+Python), and orders the run that way. Otherwise the plain sort is already exact. So results
+equal the starter's also with ties; the cost of the rebuild (about 0.3 s per 2 million
+items) is only paid by calculators with mixed ties. Python's global random state is left
+alone (the starter reseeds it with 0 as a side effect). Scores equal as floats are ties
+(``-0.0 == 0.0``); NaN scores are not supported.
 
 Arithmetic is float64 throughout, in the starter's order (each term is
 ``positives / rank * (1 / numpos)``, summed left to right), so values are bit-identical to the
@@ -55,93 +61,105 @@ def _as_actuals(values):
   return np.asarray(values).astype(np.float64, copy=False).reshape(-1)
 
 
-def _descending_keys(scores):
-  """Unsigned keys whose ascending order is the scores' descending order (``-0.0 == 0.0``).
+def _score_keys(scores):
+  """uint32 sort keys: ascending key = descending score, equal scores = equal keys.
 
-  uint32 for float32 scores, uint64 for float64.
+  float32 scores map bit-wise (``-0.0`` and ``0.0`` share a key); float64 scores are ranked.
   """
   if scores.dtype == np.float32:
-    bits = (scores + np.float32(0)).view(np.uint32)
-    ascending = np.where(bits >> np.uint32(31) == 1, ~bits, bits | np.uint32(0x80000000))
-  else:
-    bits = (scores.astype(np.float64, copy=False) + 0.0).view(np.uint64)
-    ascending = np.where(bits >> np.uint64(63) == 1, ~bits,
-                         bits | np.uint64(0x8000000000000000))
-  return ~ascending
+    bits = (scores + np.float32(0)).view(np.uint32)  # a copy; -0.0 becomes 0.0
+    negative = bits >= np.uint32(0x80000000)
+    # Ascending order of the scores is ~bits for negatives and bits | sign for the others;
+    # the complement of that is the descending order.
+    np.invert(bits, out=bits, where=~negative)
+    bits &= np.uint32(0x7FFFFFFF)
+    bits[negative] |= np.uint32(0x80000000)
+    return bits
+  bits = (scores.astype(np.float64, copy=False) + 0.0).view(np.uint64)
+  ascending = np.where(bits >> np.uint64(63) == 1, ~bits, bits | np.uint64(0x8000000000000000))
+  return np.unique(~ascending, return_inverse=True)[1].reshape(-1).astype(np.uint32)
 
 
-def _sort_by_key(keys, positive):
-  """(sorted keys, positive flags in that order); order inside equal keys is arbitrary."""
-  if keys.dtype == np.uint32:
-    packed = np.sort((keys.astype(np.uint64) << np.uint64(1)) | positive)
-    return packed >> np.uint64(1), (packed & np.uint64(1)).astype(bool)
-  order = np.argsort(keys)
-  return keys[order], positive[order]
+def _packed_sort(keys, positive, groups=None):
+  """Sorted uint64 words ``group << 33 | key << 1 | positive``.
+
+  Items of one group with equal scores form a run of words that differ at most in bit 0;
+  within a run non-positives come first.
+  """
+  words = keys.astype(np.uint64)
+  words <<= np.uint64(1)
+  words |= positive
+  if groups is not None:
+    high = groups.astype(np.uint64)
+    high <<= np.uint64(33)
+    words |= high
+    del high
+  words.sort()
+  return words
+
+
+def _positive_bits(words):
+  return (words & np.uint64(1)).astype(bool)
 
 
 def _argsort_keys(keys):
   """``argsort`` of uint32 keys as one sort of packed (key, index) words (much faster)."""
   size = keys.size
-  if keys.dtype == np.uint32 and size < 2**31:
-    bits = np.uint64(max(int(size - 1).bit_length(), 1))
-    packed = np.sort((keys.astype(np.uint64) << bits) | np.arange(size, dtype=np.uint64))
-    return (packed & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
-  return np.argsort(keys)
+  bits = np.uint64(max(int(size - 1).bit_length(), 1))
+  packed = keys.astype(np.uint64) << bits
+  packed |= np.arange(size, dtype=np.uint64)
+  packed.sort()
+  return (packed & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
+
+
+def _mixed_runs(words, limit):
+  """Runs of equal scores (in ``_packed_sort`` words) that mix positives and non-positives.
+
+  Args:
+    words: sorted words from ``_packed_sort``.
+    limit: only runs starting before this position count: an int, or a function from run
+      start positions to their limits.
+
+  Returns:
+    None, or (start, end) position arrays of the runs.
+  """
+  pairs = np.flatnonzero((words[1:] ^ words[:-1]) == 1)
+  if pairs.size == 0:
+    return None
+  starts = np.unique(np.searchsorted(words, words[pairs], side="left"))
+  keep = starts < (limit(starts) if callable(limit) else limit)
+  if not np.any(keep):
+    return None
+  starts = starts[keep]
+  return starts, np.searchsorted(words, words[starts] | np.uint64(1), side="right")
 
 
 class _TupleKeys:
   """Integer keys ordered like the starter's ``(score, label)`` heap tuples.
 
-  ``keys = score_rank * levels + label_rank`` (so ``keys // levels`` orders the scores);
-  ``descending(score_rank)`` turns score ranks back into sort keys (uint32 when possible),
+  Built from the uint32 score keys: ``keys = score_rank * levels + label_rank`` with
+  ``score_rank = ~key`` (ascending scores), so ``keys // levels`` orders the scores;
   ``label_values[label_rank]`` gives the labels.
   """
 
-  def __init__(self, scores, actuals, descending_keys=None):
-    if descending_keys is None:
-      descending_keys = _descending_keys(scores)
+  def __init__(self, score_keys, actuals):
     if np.all((actuals == 0) | (actuals == 1)):
       self.levels, label_rank = 2, actuals.astype(np.int64)
       self.label_values = np.array([0.0, 1.0])
     else:
       self.label_values, label_rank = np.unique(actuals, return_inverse=True)
       self.levels = len(self.label_values)
-    if scores.dtype == np.float32 and self.levels < 2**20:
-      score_rank = (~descending_keys).astype(np.int64)  # < 2**32
-      self._num_ranks = None
-      self.keeps_score_keys = True
-    else:
-      unique, score_rank = np.unique(~descending_keys, return_inverse=True)
-      self._num_ranks = unique.size
-      self.keeps_score_keys = False
-    self.keys = score_rank.reshape(-1) * self.levels + label_rank.reshape(-1)
+    self.keys = (~score_keys).astype(np.int64) * self.levels + label_rank.reshape(-1)
 
-  def descending(self, score_rank):
-    if self._num_ranks is None:
-      return ~score_rank.astype(np.uint32)
-    return (self._num_ranks - 1 - score_rank).astype(
-        np.uint32 if self._num_ranks < 2**32 else np.uint64)
+  def score_keys(self, tuple_keys):
+    if self.levels == 2:
+      return ~(tuple_keys >> 1).astype(np.uint32)
+    return ~(tuple_keys // self.levels).astype(np.uint32)
 
-
-def _mixed_runs(sorted_keys, sorted_positive, limit):
-  """Runs of equal keys (in a sorted array) that mix positives and non-positives.
-
-  Only runs starting before ``limit`` (an int, or an array per element) are returned, as
-  (start, end) index arrays.
-  """
-  equal = sorted_keys[1:] == sorted_keys[:-1]
-  mixed_pairs = np.flatnonzero(equal & (sorted_positive[1:] != sorted_positive[:-1]))
-  if mixed_pairs.size == 0:
-    return None
-  run_starts = np.flatnonzero(np.concatenate([[True], ~equal]))
-  run_ends = np.append(run_starts[1:], sorted_keys.size)
-  runs = np.unique(np.searchsorted(run_starts, mixed_pairs, side="right") - 1)
-  starts, ends = run_starts[runs], run_ends[runs]
-  limit = np.asarray(limit)
-  keep = starts < (limit if limit.ndim == 0 else limit[starts])
-  if not np.any(keep):
-    return None
-  return starts[keep], ends[keep]
+  def positive(self, tuple_keys):
+    if self.levels == 2:
+      return (tuple_keys & 1).astype(bool)
+    return self.label_values[tuple_keys % self.levels] > 0
 
 
 def _ranges(starts, ends):
@@ -169,20 +187,21 @@ def _numpos(actuals, total_num_positives, n):
   return min(numpos, n) if n is not None else numpos
 
 
-def _ap_from_keys(keys, positive, limit, numpos, presorted=None):
-  """The starter's ``ap_at_n`` of a list given as sort keys (ascending = best first).
+def _ap_from_keys(keys, positive, limit, numpos, words=None):
+  """The starter's ``ap_at_n`` of a list given as uint32 score keys and positive flags.
 
   The starter shuffles the list with the seed-0 permutation, then sorts stably by score: in
-  runs of equal keys that mix positives and non-positives the shuffled order is rebuilt.
+  runs of equal scores that mix positives and non-positives the shuffled order is rebuilt.
   """
-  sorted_keys, positive_sorted = presorted if presorted else _sort_by_key(keys, positive)
-  runs = _mixed_runs(sorted_keys, positive_sorted, limit)
+  if words is None:
+    words = _packed_sort(keys, positive)
+  positive_sorted = _positive_bits(words)
+  runs = _mixed_runs(words, limit)
   if runs is not None:
     indices = _ranges(*runs)
     members = _argsort_keys(keys)[indices]  # list positions of the items in those runs
     shuffled = _starter_order.shuffled_positions(keys.size, members)
-    rearranged = np.lexsort((shuffled, sorted_keys[indices]))
-    positive_sorted = positive_sorted.copy()
+    rearranged = np.lexsort((shuffled, keys[members]))
     positive_sorted[indices] = positive[members[rearranged]]
   return _sum_ap_terms(np.flatnonzero(positive_sorted[:limit]), numpos)
 
@@ -193,7 +212,7 @@ def _ap_of_list(scores, actuals, n=None, total_num_positives=None):
   if numpos == 0 or scores.size == 0:
     return 0.0
   limit = scores.size if n is None else min(scores.size, n)
-  return _ap_from_keys(_descending_keys(scores), actuals > 0, limit, numpos)
+  return _ap_from_keys(_score_keys(scores), actuals > 0, limit, numpos)
 
 
 def _calculator_ap(scores, actuals, top_n, total_num_positives):
@@ -203,26 +222,25 @@ def _calculator_ap(scores, actuals, top_n, total_num_positives):
   if numpos == 0 or size == 0:
     return 0.0
   limit = size if top_n is None else min(size, top_n)
-  keys = _descending_keys(scores)
+  keys = _score_keys(scores)
   positive = actuals > 0
-  sorted_keys, positive_sorted = _sort_by_key(keys, positive)
-  if _mixed_runs(sorted_keys, positive_sorted, limit) is None:
+  words = _packed_sort(keys, positive)
+  if _mixed_runs(words, limit) is None:
     # The kept items' positive flags in score order do not depend on the tie order.
-    return _sum_ap_terms(np.flatnonzero(positive_sorted[:limit]), numpos)
+    return _sum_ap_terms(np.flatnonzero(words[:limit] & np.uint64(1)), numpos)
   # Rebuild the starter's heap list, then apply its shuffle + stable sort.
-  tuple_keys = _TupleKeys(scores, actuals, keys)
+  tuple_keys = _TupleKeys(keys, actuals)
   # Python floats (exact integers below 2**53) are the quickest keys for heapq.
   as_float = int(tuple_keys.keys.max()) < 2**53
   key_list = (tuple_keys.keys.astype(np.float64) if as_float else tuple_keys.keys).tolist()
   heap = _starter_order.heap_layout(key_list, top_n, tuple_keys.levels)
   heap = np.fromiter(heap, dtype=np.float64 if as_float else np.int64, count=len(heap))
   heap = heap.astype(np.int64)
-  heap_keys = tuple_keys.descending(heap // tuple_keys.levels)
-  heap_positive = tuple_keys.label_values[heap % tuple_keys.levels] > 0
-  # Same items and same keys (float32 scores): the sorted arrays above still apply.
-  same_items = heap.size == size and tuple_keys.keeps_score_keys
-  presorted = (sorted_keys, positive_sorted) if same_items else None
-  return _ap_from_keys(heap_keys, heap_positive, min(heap.size, limit), numpos, presorted)
+  heap_keys = tuple_keys.score_keys(heap)
+  heap_positive = tuple_keys.positive(heap)
+  same_items = heap.size == size  # then the sorted words above still apply
+  return _ap_from_keys(heap_keys, heap_positive, min(heap.size, limit), numpos,
+                       words if same_items else None)
 
 
 def _grouped_aps(groups, scores, actuals, num_groups, totals, top_n):
@@ -237,37 +255,28 @@ def _grouped_aps(groups, scores, actuals, num_groups, totals, top_n):
     return aps
   totals = np.asarray(totals, dtype=np.float64)
   numpos = totals if top_n is None else np.minimum(totals, top_n)
-  keys = _descending_keys(scores)
-  positive = actuals > 0
-  if keys.dtype == np.uint32:
-    packed = np.sort((groups.astype(np.uint64) << np.uint64(33)) |
-                     (keys.astype(np.uint64) << np.uint64(1)) | positive)
-    group_keys = packed >> np.uint64(1)  # (group, score) runs
-    sorted_groups = (packed >> np.uint64(33)).astype(np.int64)
-    positive = (packed & np.uint64(1)).astype(bool)
-  else:
-    order = np.lexsort((keys, groups))
-    sorted_groups = groups[order].astype(np.int64)
-    sorted_keys = keys[order]
-    positive = positive[order]
-    group_keys = np.cumsum(np.concatenate(
-        [[True], (sorted_groups[1:] != sorted_groups[:-1]) | (sorted_keys[1:] != sorted_keys[:-1])]))
+  words = _packed_sort(_score_keys(scores), actuals > 0, groups)
+  sorted_groups = (words >> np.uint64(33)).astype(np.int32)
   counts = np.bincount(groups, minlength=num_groups)
   starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
   limits = counts if top_n is None else np.minimum(counts, top_n)
-  ranks = np.arange(size) - starts[sorted_groups]
-  counted = np.flatnonzero(positive & (ranks < limits[sorted_groups]))
+  counted = np.flatnonzero(words & np.uint64(1))  # positives, by group then score
   counted_groups = sorted_groups[counted]
+  ranks = counted - starts[counted_groups]  # 0-based rank inside the group
+  if top_n is not None:
+    inside = ranks < limits[counted_groups]
+    counted, counted_groups, ranks = counted[inside], counted_groups[inside], ranks[inside]
   first = np.concatenate([[0], np.cumsum(np.bincount(counted_groups, minlength=num_groups))[:-1]])
   positives_so_far = np.arange(1, counted.size + 1) - first[counted_groups]
   with np.errstate(divide="ignore", invalid="ignore"):
     delta = 1.0 / numpos
-    terms = positives_so_far / (ranks[counted] + 1) * delta[counted_groups]
+    terms = positives_so_far / (ranks + 1) * delta[counted_groups]
   aps[:] = np.bincount(counted_groups, weights=terms, minlength=num_groups)
   aps[(numpos == 0) | (counts == 0)] = 0.0
 
   # Calculators whose ties mix positives and negatives: redo them exactly.
-  runs = _mixed_runs(group_keys, positive, starts[sorted_groups] + limits[sorted_groups])
+  group_end = starts + limits
+  runs = _mixed_runs(words, lambda positions: group_end[sorted_groups[positions]])
   if runs is not None:
     redo = np.unique(sorted_groups[runs[0]])
     redo = redo[numpos[redo] > 0]

@@ -4,11 +4,11 @@ Inputs are ``[num_videos, num_classes]`` arrays of predictions (scores) and labe
 float ratings). Everything a batch needs is computed from one top-k selection per batch
 instead of per-video Python loops:
 
-* the per-video top-k set is found by a threshold (the k-th largest of 64 column-group
+* the per-video top-k set is found by a threshold (the k-th largest of 128 column-group
   maxima bounds the k-th largest score from below) and a small sort of the few scores above
   it; rows where the choice is ambiguous (equal scores at the k-th place, or too many
   candidates) use ``numpy.argpartition`` exactly like the starter, so the same classes are
-  picked also with ties;
+  picked also with ties (numpy's argpartition gives the same picks row by row or per batch);
 * PERR reuses that sorted top-k when the video has at most k labels and no tie at its
   cut-off; other videos (ties, more labels than k) run the starter's ``argpartition``;
 * GAP and mAP get the top-k ``(class, score, label)`` items as arrays, in the starter's push
@@ -16,8 +16,10 @@ instead of per-video Python loops:
   starter's tie order reproduced.
 
 Results equal the starter's (run under NumPy 1.x: float64 arithmetic) bit for bit for 0/1
-labels; with fractional labels, sums may be added in another order (last-ulp differences).
-Results are Python floats.
+labels, ties included; with fractional labels, PERR sums may be added in another order
+(last-ulp differences). Results are Python floats (the starter's Hit@1 is a numpy scalar of
+the labels' dtype, e.g. float32; ours is the float64 mean, which differs by < 1e-7 from it).
+Scores are used as float32 when given as float16/float32/bfloat16 (exact), else float64.
 
 Edge cases kept from the starter: Hit@1 ties go to the lowest class index and a video
 without labels scores 0; PERR of a video with k = 0 labels divides by the number of classes
@@ -132,11 +134,11 @@ def _top_k(predictions, k):
     counts = np.where(heavy, 0, counts)
   width = int(counts.max()) + 1 if rows.size else k + 1
   starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-  slot = np.arange(rows.size) - starts[rows]
+  cells = np.arange(rows.size) + (rows * width - starts[rows])  # flat [row, slot] positions
   padded = np.full((batch, width), -np.inf, dtype=predictions.dtype)
-  padded[rows, slot] = vals
+  padded.reshape(-1)[cells] = vals
   padded_cols = np.zeros((batch, width), dtype=np.int64)
-  padded_cols[rows, slot] = cols
+  padded_cols.reshape(-1)[cells] = cols
   order = np.argsort(-padded, axis=1)[:, :k + 1]
   sorted_vals = np.take_along_axis(padded, order, axis=1)
   top.cols = np.take_along_axis(padded_cols, order[:, :k], axis=1)
@@ -169,11 +171,19 @@ class _LabelEntries:
     self.col_sums = np.bincount(self.cols, weights=self.values, minlength=num_classes)
 
 
+def _gather(matrix, columns):
+  """``matrix[i, columns[i, j]]`` for a ``[B, C]`` matrix and ``[B, J]`` column indices."""
+  if matrix.flags.c_contiguous:  # flat indexing is several times faster than 2-D fancy
+    flat = columns + (np.arange(matrix.shape[0]) * matrix.shape[1])[:, None]
+    return matrix.reshape(-1)[flat]
+  return np.take_along_axis(matrix, columns, axis=1)
+
+
 def _starter_precision(predictions, labels, rows, num_labels):
   """PERR of ``rows`` (all with ``num_labels`` labels) exactly as the starter computes it."""
   sub = predictions[rows]
   top = np.argpartition(sub, -num_labels, axis=1)[:, -num_labels:]
-  top_labels = labels[rows[:, None], top].astype(np.float64)
+  top_labels = np.take_along_axis(labels[rows], top, axis=1).astype(np.float64)
   counted = np.where(np.take_along_axis(sub, top, axis=1) > 0, top_labels, 0.0)
   return counted.sum(axis=1) / top.shape[1]
 
@@ -232,10 +242,9 @@ class _BatchStatistics:
     self.batch_size = batch
     top = _top_k(predictions, k)
     entries = _LabelEntries(labels)
-    row_index = np.repeat(np.arange(batch), k)
-    top_labels = labels[row_index, top.cols.reshape(-1)].reshape(batch, k).astype(np.float64)
+    top_labels = _gather(labels, top.cols).astype(np.float64)
 
-    hits = labels[np.arange(batch), top.argmax].astype(np.float64)
+    hits = _gather(labels, top.argmax[:, None])[:, 0].astype(np.float64)
     self.hit_at_one = float(np.mean(hits)) if batch else 0.0
     self.perr = _mean(_precision_at_equal_recall(predictions, labels, top, entries, top_labels))
 
@@ -244,14 +253,18 @@ class _BatchStatistics:
     order = np.argsort(classes, kind="stable")
     self.item_classes = classes[order]
     self.item_scores = top.vals.reshape(-1)[order]
-    self.item_labels = top_labels.reshape(-1)[order]
+    exact_in_float32 = labels.dtype.kind == "b" or (labels.dtype.kind in "iuf" and
+                                                    labels.dtype.itemsize <= 2) or (
+                                                        labels.dtype == np.float32)
+    self.item_labels = top_labels.reshape(-1)[order].astype(
+        np.float32 if exact_in_float32 else np.float64)  # half the memory when exact
     self.num_positives = entries.col_sums
 
     if f1_threshold is not None:
-      self._count_f1(predictions, labels, top, entries, f1_threshold)
+      self._count_f1(predictions, top, entries, f1_threshold)
 
-  def _count_f1(self, predictions, labels, top, entries, threshold):
-    del labels
+  def _count_f1(self, predictions, top, entries, threshold):
+    """Micro counts at ``threshold``: predicted positives (score >= threshold), TP, label > 0."""
     positive = entries.values > 0
     scores_at_labels = predictions.reshape(-1)[entries.flat]
     self.true_positives = int(np.count_nonzero(positive & (scores_at_labels >= threshold)))
@@ -301,8 +314,7 @@ def calculate_precision_at_equal_recall_rate(predictions, actuals):
   entries = _LabelEntries(actuals)
   k = int(min(max(np.max(np.trunc(entries.row_sums)), 1), num_classes, _GROUPS // 2))
   top = _top_k(predictions, k)
-  row_index = np.repeat(np.arange(batch), k)
-  top_labels = actuals[row_index, top.cols.reshape(-1)].reshape(batch, k).astype(np.float64)
+  top_labels = _gather(actuals, top.cols).astype(np.float64)
   return _mean(_precision_at_equal_recall(predictions, actuals, top, entries, top_labels))
 
 

@@ -10,8 +10,11 @@ temporary folder (or reads --data_pattern), then measures on the same files:
              sequential, decode + dequantize + pad/truncate per record, then batch
   ours_f32   yt8m_fusion.data.load_dataset(dequantize=True)  (float32, dequantized)
   ours_u8    yt8m_fusion.data.load_dataset(dequantize=False) (uint8, what frame models read)
-  batch_u8   the same with batch_parse_frames=True: serialized records batched first and
-             parsed a batch at a time (the design that video-level data uses)
+             (both choose per-record or batch parsing from the first record's frame
+             count, as load_dataset does by default; the choice is printed)
+  record_u8  uint8, batch_parse_frames=False: each record parsed, then batched
+  batch_u8   uint8, batch_parse_frames=True: serialized records batched first and parsed
+             a batch at a time (the design that video-level data uses)
 
 and prints records/s, MB/s (of TFRecord bytes), the process CPU time per record and the
 ratios to the starter-style reader. The files are read several times, so after the first
@@ -35,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tensorflow as tf  # pylint: disable=wrong-import-position
 
 from yt8m_fusion import data  # pylint: disable=wrong-import-position
+from yt8m_fusion.data.readers import BATCH_PARSE_BELOW_FRAMES  # pylint: disable=wrong-import-position
 
 FEATURE_NAMES = ("rgb", "audio")
 FEATURE_SIZES = (1024, 128)
@@ -123,18 +127,25 @@ def measure(files, *, batch_size=256, max_frames=300, min_seconds=3.0, repeats=3
   """
   files = data.list_files(files)
   total_bytes = sum(tf.io.gfile.stat(f).length for f in files)
+  # load_dataset's default choice, made once here (as load_dataset's check_files does).
+  first_frames = data.check_files(
+      files[:1], frame_features=True, feature_names=FEATURE_NAMES, feature_sizes=FEATURE_SIZES,
+      num_classes=NUM_CLASSES, max_frames=max_frames)["first_record_frames"]
+  auto = first_frames is not None and first_frames < BATCH_PARSE_BELOW_FRAMES
   candidates = {
       "raw": lambda: raw_dataset(files, batch_size),
       "starter": lambda: starter_style_dataset(files, batch_size, max_frames),
-      "ours_f32": lambda: ours_dataset(files, batch_size, True, max_frames),
-      "ours_u8": lambda: ours_dataset(files, batch_size, False, max_frames),
+      "ours_f32": lambda: ours_dataset(files, batch_size, True, max_frames, auto),
+      "ours_u8": lambda: ours_dataset(files, batch_size, False, max_frames, auto),
+      "record_u8": lambda: ours_dataset(files, batch_size, False, max_frames, False),
       "batch_u8": lambda: ours_dataset(files, batch_size, False, max_frames, True),
   }
   names = [name for name in candidates if not which or name in which]
   rounds = []
   for _ in range(max(1, repeats)):
     rounds.append({name: _rate(candidates[name], total_bytes, min_seconds) for name in names})
-  results = {"files": len(files), "bytes": total_bytes,
+  results = {"files": len(files), "bytes": total_bytes, "first_record_frames": first_frames,
+             "ours_parsing": "batch" if auto else "record",
              "batch_size": batch_size, "max_frames": max_frames, "cpu_count": os.cpu_count(),
              "repeats": len(rounds), "rates": {}, "rounds": rounds}
   for name in names:
@@ -154,7 +165,8 @@ def measure(files, *, batch_size=256, max_frames=300, min_seconds=3.0, repeats=3
 def print_table(results):
   print(f"{results['files']} files, {results['bytes'] / 1e6:.1f} MB, batch {results['batch_size']}, "
         f"max_frames {results['max_frames']}, {results['cpu_count']} CPUs, median of "
-        f"{results['repeats']} rounds")
+        f"{results['repeats']} rounds; ours_* parse per {results['ours_parsing']} (first record: "
+        f"{results['first_record_frames']} frames)")
   print(f"{'reader':<10} {'records/s':>11} {'MB/s':>9} {'x starter':>10} {'CPU us/rec':>11} "
         f"{'CPU x starter':>14}")
   for name, rate in results["rates"].items():

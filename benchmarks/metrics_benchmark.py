@@ -322,7 +322,7 @@ def _compare(fast, reference):
 
 
 def measure(num_videos=100000, num_classes=3862, batch_size=1024, top_k=20,
-            reference_videos=None, seed=0, run_reference=True):
+            reference_videos=None, seed=0, run_reference=True, warmup=True):
   """Times the vectorized EvaluationMetrics and the per-video reference on the same data.
 
   Args:
@@ -336,6 +336,8 @@ def measure(num_videos=100000, num_classes=3862, batch_size=1024, top_k=20,
       implementation is run a second time on it, untimed).
     seed: data seed.
     run_reference: False to time only the vectorized implementation.
+    warmup: first run both implementations once, untimed, on one or two batches of other
+      data (so that one-time costs such as imports are not timed).
 
   Returns:
     A dict of figures: times in seconds, ``speedup``, ``max_abs_diff`` (over Hit@1, PERR,
@@ -345,6 +347,12 @@ def measure(num_videos=100000, num_classes=3862, batch_size=1024, top_k=20,
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the package also loads TensorFlow
   from yt8m_fusion.metrics import EvaluationMetrics  # pylint: disable=import-outside-toplevel
 
+  if warmup:  # one-time costs (lazy imports, allocator growth) out of the timed runs
+    _run(EvaluationMetrics(num_classes, top_k, None), min(num_videos, 2 * batch_size),
+         batch_size, num_classes, seed + 1)
+    if run_reference:
+      _run(ReferenceEvaluationMetrics(num_classes, top_k, None), min(num_videos, batch_size),
+           batch_size, num_classes, seed + 1)
   fast_seconds, fast_cpu, fast = _run(EvaluationMetrics(num_classes, top_k, None), num_videos,
                                       batch_size, num_classes, seed)
   figures = {

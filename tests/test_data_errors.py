@@ -38,9 +38,10 @@ def _good_video_file(tmp_path, name="good.tfrecord", count=5):
   return _write(tmp_path / name, [_video(i) for i in range(count)])
 
 
-def _iterate_and_explain(pattern, **kwargs):
+def _iterate_and_explain(pattern, batch_parse_frames=None, **kwargs):
   """Iterates (without the up-front check); returns the explained UserError."""
-  dataset = data.load_dataset(pattern, batch_size=4, check_files=False, **kwargs)
+  dataset = data.load_dataset(pattern, batch_size=4, check_files=False,
+                              batch_parse_frames=batch_parse_frames, **kwargs)
   with pytest.raises(tf.errors.OpError) as info:
     for _ in dataset:
       pass
@@ -73,13 +74,14 @@ def test_missing_feature_key(tmp_path):
   assert path in message and "record 5" in message and "'mean_audio' is missing" in message
 
 
-def test_wrong_feature_size(tmp_path):
+@pytest.mark.parametrize("batch_parse", [False, True])
+def test_wrong_feature_size(tmp_path, batch_parse):
   path = _write(tmp_path / "size.tfrecord", [_video(0, rgb=np.zeros(16))])
   with pytest.raises(UserError, match=r"size\.tfrecord: record 0 \(id 'v0'\): feature 'mean_rgb' "
                      r"has 16 values; expected 8 \(--feature_sizes\)"):
     data.load_dataset(path, **VIDEO_KW)
   path = _write(tmp_path / "frames.tfrecord", [_frames(0), _frames(1), _frames(2, rgb_size=5)])
-  message = _iterate_and_explain(path, **FRAME_KW)
+  message = _iterate_and_explain(path, batch_parse_frames=batch_parse, **FRAME_KW)
   assert path in message and "record 2" in message and "'rgb' frame 0 has 5 bytes; expected 6" \
       in message
 
@@ -89,6 +91,10 @@ def test_label_id_out_of_range(tmp_path):
   message = _iterate_and_explain(path, **VIDEO_KW)
   assert path in message and "record 1" in message and "class id 25" in message
   assert "num_classes=20" in message
+  frames = _write(tmp_path / "frame_labels.tfrecord", [_frames(0), _frames(1, labels=[-1])])
+  for batch_parse in (False, True):
+    message = _iterate_and_explain(frames, batch_parse_frames=batch_parse, **FRAME_KW)
+    assert frames in message and "record 1" in message and "class id -1" in message
   with pytest.raises(tf.errors.InvalidArgumentError, match="yt8m_fusion data check"):
     data.parse_serialized(tf.constant(list(records.iterate_records(path))), **VIDEO_KW)
 
@@ -158,9 +164,10 @@ def test_nan_and_inf_values(tmp_path):
     data.load_dataset(path, **VIDEO_KW)
 
 
-def test_video_with_zero_frames(tmp_path):
+@pytest.mark.parametrize("batch_parse", [False, True])
+def test_video_with_zero_frames(tmp_path, batch_parse):
   path = _write(tmp_path / "zero.tfrecord", [_frames(0), _frames(1, count=0, audio_count=0)])
-  message = _iterate_and_explain(path, **FRAME_KW)
+  message = _iterate_and_explain(path, batch_parse_frames=batch_parse, **FRAME_KW)
   assert path in message and "record 1" in message and "'rgb' has zero frames" in message
 
 
@@ -195,12 +202,13 @@ def test_skip_corrupt_records_counts_what_it_skips(tmp_path):
   assert shared.invalid_records == 10 and shared.unreadable_files == 2
 
 
-def test_skip_corrupt_frame_records(tmp_path):
+@pytest.mark.parametrize("batch_parse", [False, True])
+def test_skip_corrupt_frame_records(tmp_path, batch_parse):
   recs = [_frames(0), _frames(1, count=0, audio_count=0), _frames(2, rgb_size=4), _frames(3),
           _frames(4, labels=[20])]
   path = _write(tmp_path / "frames.tfrecord", recs)
   dataset = data.load_dataset(path, batch_size=2, skip_corrupt_records=True, max_frames=4,
-                              dequantize=False, **FRAME_KW)
+                              dequantize=False, batch_parse_frames=batch_parse, **FRAME_KW)
   ids = [v for b in dataset for v in b["video_ids"].numpy()]
   assert ids == [b"f0", b"f3"] and dataset.skip_counter.invalid_records == 3
 

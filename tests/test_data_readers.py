@@ -78,9 +78,11 @@ def _frame_records(tmp_path, counts, name="frames.tfrecord", audio_counts=None, 
   return path, videos
 
 
-def test_frame_level_dequantized_padded_and_truncated(tmp_path):
+@pytest.mark.parametrize("batch_parse", [False, True])
+def test_frame_level_dequantized_padded_and_truncated(tmp_path, batch_parse):
   path, videos = _frame_records(tmp_path, [4, 9, 1, 6], audio_counts=[4, 9, 3, 2])
-  out, _ = _collect(data.load_dataset(path, batch_size=2, max_frames=6, **FRAME_KW))
+  out, _ = _collect(data.load_dataset(path, batch_size=2, max_frames=6,
+                                      batch_parse_frames=batch_parse, **FRAME_KW))
   assert out["rgb"].shape == (4, 6, 6) and out["audio"].shape == (4, 6, 3)
   assert out["rgb"].dtype == np.float32
   # num_frames = min(frames of the FIRST feature, max_frames).
@@ -97,10 +99,11 @@ def test_frame_level_dequantized_padded_and_truncated(tmp_path):
   assert (out["audio"][3, 2:] == 0).all()                 # audio has its own length (2)
 
 
-def test_frame_level_uint8_mode(tmp_path):
+@pytest.mark.parametrize("batch_parse", [False, True])
+def test_frame_level_uint8_mode(tmp_path, batch_parse):
   path, videos = _frame_records(tmp_path, [3, 8])
   out, _ = _collect(data.load_dataset(path, batch_size=2, max_frames=5, dequantize=False,
-                                      **FRAME_KW))
+                                      batch_parse_frames=batch_parse, **FRAME_KW))
   assert out["rgb"].dtype == np.uint8 and out["rgb"].shape == (2, 5, 6)
   np.testing.assert_array_equal(out["rgb"][0, :3], videos[0][2])
   assert (out["rgb"][0, 3:] == 0).all()  # padded with q=0
@@ -153,9 +156,13 @@ def test_parse_serialized_in_tf_function_matches_dataset(tmp_path):
   concrete = serve.get_concrete_function()
   assert concrete.structured_outputs["rgb"].shape.as_list() == [None, 5, 6]
   got = serve(serialized)
-  want, _ = _collect(data.load_dataset(path, batch_size=8, max_frames=5, **FRAME_KW))
-  for key in want:
-    np.testing.assert_array_equal(got[key].numpy(), want[key])
+  for batch_parse in (False, True):
+    want, _ = _collect(data.load_dataset(path, batch_size=8, max_frames=5,
+                                         batch_parse_frames=batch_parse, **FRAME_KW))
+    assert sorted(want) == sorted(got)
+    for key in want:
+      np.testing.assert_array_equal(got[key].numpy(), want[key])
+      assert got[key].dtype == want[key].dtype
 
 
 def test_patterns_lists_and_globs(tmp_path):
@@ -204,3 +211,21 @@ def test_shuffle_with_seed_epochs_and_drop_remainder(tmp_path):
   dataset = data.load_dataset(pattern, batch_size=4, drop_remainder=True, **VIDEO_KW)
   assert dataset.element_spec["mean_rgb"].shape.as_list() == [4, 8]
   assert sum(int(b["num_frames"].shape[0]) for b in dataset) == 12
+
+
+def test_parsing_choice_follows_the_first_record(tmp_path, monkeypatch):
+  from yt8m_fusion.data import readers  # pylint: disable=import-outside-toplevel
+  calls = []
+  original = readers._parse_frame_record  # pylint: disable=protected-access
+
+  def spy(*args, **kwargs):
+    calls.append(1)
+    return original(*args, **kwargs)
+
+  monkeypatch.setattr(readers, "_parse_frame_record", spy)
+  short, _ = _frame_records(tmp_path, [3, 4], name="short.tfrecord")
+  data.load_dataset(short, batch_size=2, **FRAME_KW)
+  assert not calls  # short videos: batch parsing
+  monkeypatch.setattr(readers, "BATCH_PARSE_BELOW_FRAMES", 3)
+  data.load_dataset(short, batch_size=2, **FRAME_KW)
+  assert calls  # "long" videos: per-record parsing

@@ -79,6 +79,7 @@ def export_saved_model(model, config, export_base, step, max_frames=300):
     tf.io.gfile.makedirs(export_base)
   except tf.errors.OpError as error:
     raise UserError(f"cannot create the export folder {export_base}: {error.message}") from None
+  _remove_leftovers(export_base, step)
   try:
     archive = build_export_archive(model, config, max_frames=max_frames)
     archive.write_out(temp_path, verbose=False)
@@ -111,6 +112,19 @@ def export_saved_model(model, config, export_base, step, max_frames=300):
     raise
   logging.info("Exported a SavedModel for TF Serving to %s", final_path)
   return final_path
+
+
+def _remove_leftovers(export_base, step):
+  """Removes the hidden folders an earlier export of this step left when it was killed
+  (TF Serving ignores them: it loads numeric folders only, but they take space)."""
+  for name in tf.io.gfile.listdir(export_base):
+    name = name.rstrip("/")
+    if name.startswith((f".tmp-{int(step)}-", f".old-{int(step)}-")):
+      try:
+        tf.io.gfile.rmtree(os.path.join(export_base, name))
+        logging.info("Removed %s, left by an interrupted export", name)
+      except tf.errors.OpError:
+        pass
 
 
 def read_export_config(saved_model_dir):

@@ -312,6 +312,9 @@ def check_files(files, *, frame_features, feature_names, feature_sizes, num_clas
                 skip_corrupt_records=False):
   """Reads the first `num_records` records of the first `num_files` files and checks them.
 
+  Returns {"first_record_frames": frames of the first feature in the first good record
+  (frame-level; None otherwise or if no record could be read)}.
+
   Raises a UserError naming the file and the feature for an empty file, a file that is
   not a readable TFRecord file, video- vs frame-level records that do not match
   `frame_features`, missing features, wrong sizes or types, label ids >= num_classes,
@@ -328,6 +331,7 @@ def check_files(files, *, frame_features, feature_names, feature_sizes, num_clas
     for path in files:
       if "://" not in path and os.path.isfile(path) and os.path.getsize(path) == 0:
         raise _empty_file_error(path)
+  info = {"first_record_frames": None}
   for path in files[:max(1, num_files)]:
     if _file_size(path) == 0:
       if skip_corrupt_records:
@@ -340,6 +344,9 @@ def check_files(files, *, frame_features, feature_names, feature_sizes, num_clas
           break
         problem, video_id = validate_record(raw, **kwargs)
         if problem is None:
+          if frame_features and info["first_record_frames"] is None:
+            info["first_record_frames"] = len(records_lib.parse_record(raw).feature_lists
+                                              .feature_list[feature_names[0]].feature)
           continue
         error = _record_error(path, index, video_id, problem)
         if skip_corrupt_records and problem.category not in CONFIG_CATEGORIES:
@@ -352,6 +359,7 @@ def check_files(files, *, frame_features, feature_names, feature_sizes, num_clas
                      short_tf_message(error))
         continue
       raise _unreadable_error(path, error) from None
+  return info
 
 
 def explain_read_error(error, files, *, frame_features, feature_names, feature_sizes,
@@ -380,9 +388,7 @@ def explain_read_error(error, files, *, frame_features, feature_names, feature_s
   _LOG.info("Scanning %d file(s) for the record behind: %s", len(files), short_tf_message(error))
   for path in files:
     if _file_size(path) == 0:
-      if not framing_only:
-        continue
-      return _empty_file_error(path)
+      continue  # holds no records; reading it raises nothing
     try:
       for index, raw in enumerate(records_lib.iterate_records(path)):
         if framing_only:

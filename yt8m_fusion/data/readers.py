@@ -4,13 +4,16 @@ Files are read in parallel (interleave, AUTOTUNE) and batches prefetched.
 - Video-level records (small) are batched first and parsed a whole batch at a time
   (`tf.io.parse_example`, in `parse_serialized`): about 2x less CPU per record than
   one `parse_single_example` per record.
-- Frame-level records (100-350 kB each) are parsed one record at a time in parallel
-  (`parse_single_sequence_example`, `decode_raw(fixed_length=D)`, dequantize) and then
-  padded into batches by `padded_batch`. Measured on 2 CPU cores, this costs less CPU
-  than batching the serialized records first (`batch_parse_frames=True`): batching
-  serialized frame records copies every record once more, and the batch-sized
-  intermediates (up to 1.4 MB per video in float32) are allocated afresh for every
-  batch. Both give identical values (those of `parse_serialized`).
+- Frame-level records (100-350 kB each for real 120-300 s videos) are parsed one record
+  at a time in parallel (`parse_single_sequence_example`, `decode_raw(fixed_length=D)`,
+  dequantize, pad to max_frames) and then batched. Measured on 2 CPU cores, this took
+  30-40% less CPU per record than batching the serialized records first: the
+  per-record work is dominated by the parse itself, which batching does not make
+  cheaper, while batching serialized records copies every record once more and
+  allocates batch-sized intermediates (up to 1.4 MB per video in float32) for every
+  batch. For short videos (< 100 frames in the first record, e.g. the demo data) the
+  per-record overhead dominates instead and `load_dataset` batch-parses with
+  `parse_serialized` (about 30% less CPU there). Both give identical values.
 - Frame-level features can stay uint8 through the pipeline (`dequantize=False`, 4x
   less memory and host-to-device traffic); the model dequantizes them and masks the
   padding with `num_frames`.
@@ -39,6 +42,8 @@ SEGMENT_SIZE = 5
 CHECK_PREFIX = "yt8m_fusion data check"
 _TFRECORD_BUFFER_BYTES = 1 << 20
 _TFRECORD_OVERHEAD_BYTES = 16  # length (8) + length crc (4) + data crc (4)
+# load_dataset(batch_parse_frames=None) batch-parses frame-level records with fewer frames.
+BATCH_PARSE_BELOW_FRAMES = 100
 
 
 # ----------------------------------------------------------------------------------------
@@ -139,14 +144,16 @@ def _parse_frame_level(serialized, names, sizes, num_classes, max_frames, dequan
     if not decode:
       continue
     quantized = tf.io.decode_raw(strings, tf.uint8, fixed_length=size)  # [B, T, size]
-    quantized = tf.pad(quantized, [[0, 0], [0, max_frames - tf.shape(quantized)[1]], [0, 0]])
-    quantized = tf.ensure_shape(quantized, [None, max_frames, size])
+    longest = tf.shape(quantized)[1]
     if dequantize:
-      # Zero padding AFTER dequantization, as the starter's resize_axis did.
-      mask = tf.sequence_mask(frames, max_frames)[:, :, tf.newaxis]
-      batch[name] = tf.where(mask, quantization.dequantize(quantized), tf.zeros([], tf.float32))
+      # Zero padding AFTER dequantization, as the starter's resize_axis did: the frames
+      # past each video's end (up to the longest in the batch) are zeroed, then padded.
+      mask = tf.sequence_mask(frames, longest)[:, :, tf.newaxis]
+      values = tf.where(mask, quantization.dequantize(quantized), tf.zeros([], tf.float32))
     else:
-      batch[name] = quantized  # padding is q=0
+      values = quantized  # padding is q=0
+    values = tf.pad(values, [[0, 0], [0, max_frames - longest], [0, 0]])
+    batch[name] = tf.ensure_shape(values, [None, max_frames, size])
   batch["num_frames"] = num_frames
   if not segment_labels:
     batch["labels"] = _multi_hot(context["labels"], batch_size, num_classes, checks)
@@ -206,13 +213,12 @@ def _segments(batch, context, names, num_classes, max_frames, checks, decode=Tru
 
 
 def _parse_frame_record(serialized, names, sizes, num_classes, max_frames, dequantize,
-                        validate):
-  """One SequenceExample -> unpadded frames; `padded_batch` + `_finish_frame_batch` follow.
+                        validate=True):
+  """One SequenceExample -> one example of a frame-level batch (same values as parse_serialized).
 
-  Used by `load_dataset` for frame-level data: per-record parsing followed by one
-  padded batch copies each frame once less than batching the serialized records
-  first and allocates no batch-sized intermediates (see benchmarks/input_pipeline.py).
-  The values are the same as `parse_serialized`'s.
+  `load_dataset` maps this over the records (in parallel) and batches the results: for
+  frame-level records this costs less CPU than batching the serialized records first
+  (see the module docstring and benchmarks/input_pipeline.py).
   """
   context, lists = tf.io.parse_single_sequence_example(
       serialized, context_features=_context_spec(False),
@@ -224,15 +230,19 @@ def _parse_frame_record(serialized, names, sizes, num_classes, max_frames, dequa
   conditions, messages = [], []
   for name, size in zip(names, sizes):
     strings = lists[name][:max_frames]
+    frames = tf.shape(strings)[0]
     if num_frames is None:
-      num_frames = tf.shape(strings)[0]
+      num_frames = frames  # the starter counts the frames of the FIRST feature
     if validate:
       conditions.append(tf.size(lists[name]) > 0)
       messages.append(f"feature '{name}' needs at least one frame")
       conditions.append(tf.reduce_all(tf.strings.length(strings) == size))
       messages.append(f"every '{name}' frame needs {size} bytes")
-    quantized = tf.io.decode_raw(strings, tf.uint8, fixed_length=size)
-    out[name] = quantization.dequantize(quantized) if dequantize else quantized
+    quantized = tf.io.decode_raw(strings, tf.uint8, fixed_length=size)  # [frames, size]
+    values = quantization.dequantize(quantized) if dequantize else quantized
+    # Zero padding AFTER dequantization (as the starter's resize_axis), or q=0 for uint8.
+    out[name] = tf.ensure_shape(tf.pad(values, [[0, max_frames - frames], [0, 0]]),
+                                [max_frames, size])
   labels = context["labels"].values
   if validate:
     conditions.append(tf.reduce_all(tf.logical_and(labels >= 0, labels < num_classes)))
@@ -245,22 +255,9 @@ def _parse_frame_record(serialized, names, sizes, num_classes, max_frames, dequa
     with tf.control_dependencies([assertion]):
       num_frames = tf.identity(num_frames)
   out["num_frames"] = num_frames
-  out["label_ids"] = labels
+  dense = tf.scatter_nd(labels[:, tf.newaxis], tf.ones_like(labels, tf.float32), [num_classes])
+  out["labels"] = tf.minimum(dense, 1.0)  # a label listed twice stays 1
   return out
-
-
-def _finish_frame_batch(batch, num_classes):
-  """padded_batch output -> the batch dict (labels multi-hot; padding ids are -1)."""
-  ids = batch.pop("label_ids")
-  valid = ids >= 0
-  indices = tf.where(valid)  # [n, 2]: (row, position)
-  values = tf.boolean_mask(ids, valid)
-  batch_size = tf.shape(ids, out_type=tf.int64)[0]
-  dense = tf.scatter_nd(tf.stack([indices[:, 0], values], axis=1),
-                        tf.ones_like(values, tf.float32),
-                        tf.stack([batch_size, tf.constant(num_classes, tf.int64)]))
-  batch["labels"] = tf.minimum(dense, 1.0)
-  return batch
 
 
 def _check_feature_args(feature_names, feature_sizes):
@@ -487,7 +484,7 @@ def load_dataset(data_pattern, *, frame_features=False, feature_names=("mean_rgb
                  segment_labels=False, shuffle=False, num_epochs=1, dequantize=True,
                  num_readers=8, input_context=None, drop_remainder=False,
                  skip_corrupt_records=False, seed=None, shuffle_buffer_size=None,
-                 check_files=True, skip_counter=None, batch_parse_frames=False):
+                 check_files=True, skip_counter=None, batch_parse_frames=None):
   """A `tf.data.Dataset` of YouTube-8M batches (dicts, see `parse_serialized`).
 
   Args:
@@ -519,10 +516,13 @@ def load_dataset(data_pattern, *, frame_features=False, feature_names=("mean_rgb
       video-level, 1 batch but at most 1024 records for frame-level).
     check_files: run `check_files` (the first record of the first file) before building.
     skip_counter: a `SkipCounter` to count into (default: a new one).
-    batch_parse_frames: frame-level: batch the serialized records first and parse
-      whole batches with `parse_serialized` (as video-level data always is) instead
-      of parsing each record and padding in `padded_batch`. Same values; slower for
-      frame-level records on the machines measured (benchmarks/input_pipeline.py).
+    batch_parse_frames: frame-level: True batches the serialized records first and
+      parses whole batches with `parse_serialized` (as video-level data always is);
+      False parses each record in parallel and batches the results. Same values.
+      None (default) picks by the first record's frame count (from `check_files`):
+      batch parsing below BATCH_PARSE_BELOW_FRAMES (100) frames, where it took less
+      CPU per record, per-record parsing otherwise (real YouTube-8M videos, 120-300
+      frames), where it took less; see benchmarks/input_pipeline.py.
   """
   names, sizes = _check_feature_args(feature_names, feature_sizes)
   if segment_labels and not frame_features:
@@ -536,11 +536,17 @@ def load_dataset(data_pattern, *, frame_features=False, feature_names=("mean_rgb
 
   files = checks_lib.list_files(data_pattern)
   files = _shard(files, input_context, data_pattern)
+  first_record_frames = None
   if check_files:
-    checks_lib.check_files(files, frame_features=frame_features, feature_names=names,
-                           feature_sizes=sizes, num_classes=num_classes,
-                           segment_labels=segment_labels, max_frames=max_frames,
-                           skip_corrupt_records=skip_corrupt_records)
+    first_record_frames = checks_lib.check_files(
+        files, frame_features=frame_features, feature_names=names, feature_sizes=sizes,
+        num_classes=num_classes, segment_labels=segment_labels, max_frames=max_frames,
+        skip_corrupt_records=skip_corrupt_records)["first_record_frames"]
+  if batch_parse_frames is None:
+    # Short videos: the per-record overhead dominates, batch parsing wins; long videos:
+    # the parse dominates and batching the serialized records only adds copies.
+    batch_parse_frames = first_record_frames is not None and \
+        first_record_frames < BATCH_PARSE_BELOW_FRAMES
 
   deterministic = (not shuffle) or seed is not None
   repeat = None if (num_epochs is None or num_epochs <= 0) else int(num_epochs)
@@ -578,21 +584,10 @@ def load_dataset(data_pattern, *, frame_features=False, feature_names=("mean_rgb
                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     dataset = segments.unbatch().batch(batch_size, drop_remainder=drop_remainder)
   elif frame_features and not batch_parse_frames:
-    dtype = tf.float32 if dequantize else tf.uint8
     dataset = records.map(
-        lambda s: _parse_frame_record(s, names, sizes, num_classes, max_frames, dequantize,
-                                      validate=True),
+        lambda s: _parse_frame_record(s, names, sizes, num_classes, max_frames, dequantize),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    shapes = {"video_ids": [], "num_frames": [], "label_ids": [None]}
-    padding = {"video_ids": tf.constant("", tf.string), "num_frames": tf.constant(0, tf.int32),
-               "label_ids": tf.constant(-1, tf.int64)}
-    for name, size in zip(names, sizes):
-      shapes[name] = [max_frames, size]
-      padding[name] = tf.constant(0, dtype)  # zeros after dequantization (or q=0)
-    dataset = dataset.padded_batch(batch_size, padded_shapes=shapes, padding_values=padding,
-                                   drop_remainder=drop_remainder)
-    dataset = dataset.map(lambda b: _finish_frame_batch(b, num_classes),
-                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
   else:
     dataset = records.batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.map(lambda s: parse_serialized(s, **parse_kwargs),

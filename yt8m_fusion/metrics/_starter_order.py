@@ -173,6 +173,10 @@ def shuffled_positions(n, positions):
   positions = np.asarray(positions, dtype=np.int64)
   if n <= _PYTHON_SAMPLE_MAX:
     return _small_inverse(int(n))[positions]
+  if n >= 2**31:  # beyond the one-word getrandbits draws emulated here
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[seed0_permutation(n)] = np.arange(n)
+    return inverse[positions]
   return _shuffled_positions_large(int(n), positions)
 
 

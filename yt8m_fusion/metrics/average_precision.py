@@ -187,16 +187,17 @@ def _numpos(actuals, total_num_positives, n):
   return min(numpos, n) if n is not None else numpos
 
 
-def _ap_from_keys(keys, positive, limit, numpos, words=None):
+def _ap_from_keys(keys, positive, limit, numpos, words=None, runs=None):
   """The starter's ``ap_at_n`` of a list given as uint32 score keys and positive flags.
 
   The starter shuffles the list with the seed-0 permutation, then sorts stably by score: in
   runs of equal scores that mix positives and non-positives the shuffled order is rebuilt.
+  ``words`` / ``runs``: ``_packed_sort`` / ``_mixed_runs`` results when already known.
   """
   if words is None:
     words = _packed_sort(keys, positive)
+    runs = _mixed_runs(words, limit)
   positive_sorted = _positive_bits(words)
-  runs = _mixed_runs(words, limit)
   if runs is not None:
     indices = _ranges(*runs)
     members = _argsort_keys(keys)[indices]  # list positions of the items in those runs
@@ -225,7 +226,8 @@ def _calculator_ap(scores, actuals, top_n, total_num_positives):
   keys = _score_keys(scores)
   positive = actuals > 0
   words = _packed_sort(keys, positive)
-  if _mixed_runs(words, limit) is None:
+  runs = _mixed_runs(words, limit)
+  if runs is None:
     # The kept items' positive flags in score order do not depend on the tie order.
     return _sum_ap_terms(np.flatnonzero(words[:limit] & np.uint64(1)), numpos)
   # Rebuild the starter's heap list, then apply its shuffle + stable sort.
@@ -238,9 +240,9 @@ def _calculator_ap(scores, actuals, top_n, total_num_positives):
   heap = heap.astype(np.int64)
   heap_keys = tuple_keys.score_keys(heap)
   heap_positive = tuple_keys.positive(heap)
-  same_items = heap.size == size  # then the sorted words above still apply
-  return _ap_from_keys(heap_keys, heap_positive, min(heap.size, limit), numpos,
-                       words if same_items else None)
+  if heap.size == size:  # same items: the sorted words and runs above still apply
+    return _ap_from_keys(heap_keys, heap_positive, limit, numpos, words, runs)
+  return _ap_from_keys(heap_keys, heap_positive, min(heap.size, limit), numpos)
 
 
 def _grouped_aps(groups, scores, actuals, num_groups, totals, top_n):

@@ -140,8 +140,9 @@ def _top_k(predictions, k):
   padded_cols = np.zeros((batch, width), dtype=np.int64)
   padded_cols.reshape(-1)[cells] = cols
   order = np.argsort(-padded, axis=1)[:, :k + 1]
-  sorted_vals = np.take_along_axis(padded, order, axis=1)
-  top.cols = np.take_along_axis(padded_cols, order[:, :k], axis=1)
+  order += (np.arange(batch) * width)[:, None]  # flat positions in padded
+  sorted_vals = padded.reshape(-1)[order]
+  top.cols = padded_cols.reshape(-1)[order[:, :k]]
   top.vals = np.ascontiguousarray(sorted_vals[:, :k])
   top.next_val = sorted_vals[:, k].astype(np.float64)
   top.argmax = top.cols[:, 0].copy()
@@ -157,16 +158,27 @@ def _top_k(predictions, k):
   return top
 
 
+def _nonzero_positions(labels):
+  """Flat positions of the nonzero labels, ascending (labels are sparse)."""
+  flat_labels = labels.reshape(-1)
+  if (labels.dtype.itemsize == 4 and flat_labels.size % 2 == 0 and
+      flat_labels.flags.c_contiguous):
+    # Test pairs of 4-byte labels as one 8-byte word, then the few nonzero pairs one by one.
+    pairs = np.flatnonzero(flat_labels.view(np.uint64) != 0)
+    candidates = (2 * pairs[:, None] + np.arange(2)).reshape(-1)
+    return candidates[flat_labels[candidates] != 0]
+  return np.flatnonzero(labels != 0)  # (flatnonzero on a bool array is the fast path)
+
+
 class _LabelEntries:
   """The nonzero labels of a batch: rows, columns, values (float64)."""
 
   def __init__(self, labels):
     batch, num_classes = labels.shape
-    flat = np.flatnonzero(labels != 0)  # (much faster than flatnonzero on floats)
+    self.flat = flat = _nonzero_positions(labels)
     self.rows = flat // num_classes
     self.cols = flat - self.rows * num_classes
     self.values = labels.reshape(-1)[flat].astype(np.float64)
-    self.flat = flat
     self.row_sums = np.bincount(self.rows, weights=self.values, minlength=batch)
     self.col_sums = np.bincount(self.cols, weights=self.values, minlength=num_classes)
 

@@ -1,0 +1,226 @@
+"""Training throughput, MFU and peak memory of one model, through the project's training path.
+
+    python benchmarks/training_bench.py --model=AttendFusion [--frame_features]
+        [--mixed_precision=mixed_bfloat16] [--batch_size=1024] [--jit_compile=auto]
+        [--steps_per_execution=1] [--chunks=3] [--steps_per_chunk=2] [--json FILE]
+
+What train.py does, minus the input files: `training.compile_model` (Adam, the starter's
+learning-rate schedule, per-tensor gradient clipping, the in-graph Hit@1 / PERR / GAP
+training metrics) and `model.fit` on one in-memory batch repeated (random features; frame
+level: uint8 frames and num_frames, as the reader yields them). No checkpoint is written.
+
+Side by side: before each timed chunk of steps, the float32 matmul peak is measured again in
+the same process (benchmarks/peak.py), so every MFU figure is a ratio of two rates measured
+seconds apart under the same machine load. Reported:
+
+  examples_per_second   median over the chunks (wall clock)
+  mfu                   median over the chunks of chunk FLOP/s / that chunk's peak
+  mfu_cpu               the same per CPU-second of this process (FLOPs / CPU time, both sides):
+                        steadier when other jobs share the cores
+  peak_rss_bytes        this process' peak resident memory (VmHWM): one run per process
+
+`run_in_subprocess(**kwargs)` runs it in a fresh Python so each run's peak memory is its own.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _HERE)
+sys.path.insert(0, os.path.dirname(_HERE))
+
+import peak as peak_lib  # pylint: disable=wrong-import-position
+
+VIDEO_FEATURES = (("mean_rgb", 1024), ("mean_audio", 128))
+FRAME_FEATURES = (("rgb", 1024), ("audio", 128))
+JSON_PREFIX = "TRAINING_BENCH_JSON "
+
+
+def peak_rss_bytes():
+  """This process' peak resident set size (VmHWM; ru_maxrss as a fallback)."""
+  try:
+    with open("/proc/self/status", encoding="ascii") as handle:
+      for line in handle:
+        if line.startswith("VmHWM:"):
+          return int(line.split()[1]) * 1024
+  except OSError:
+    pass
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def make_config(model="AttendFusion", frame_features=False, num_classes=3862, params=None,
+                features=None):
+  from yt8m_fusion.models.config import ModelConfig  # pylint: disable=import-outside-toplevel
+  features = features or (FRAME_FEATURES if frame_features else VIDEO_FEATURES)
+  return ModelConfig(model, [name for name, _ in features], [size for _, size in features],
+                     frame_features=frame_features, num_classes=num_classes,
+                     params=dict(params or {}))
+
+
+def make_batch(config, batch_size, max_frames=300, seed=0, labels_per_video=3):
+  """One in-memory (inputs, labels) batch in the format the readers yield."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(seed)
+  inputs = {}
+  for name, size in zip(config.feature_names, config.feature_sizes):
+    if config.frame_features:
+      inputs[name] = rng.integers(0, 256, (batch_size, max_frames, size), dtype=np.uint8)
+    else:
+      inputs[name] = rng.standard_normal((batch_size, size), dtype=np.float32)
+  if config.frame_features:
+    inputs["num_frames"] = rng.integers(max_frames // 2, max_frames + 1, batch_size,
+                                        dtype=np.int32)
+  labels = np.zeros((batch_size, config.num_classes), np.float32)
+  for row in range(batch_size):
+    labels[row, rng.choice(config.num_classes, min(labels_per_video, config.num_classes),
+                           replace=False)] = 1.0
+  return inputs, labels
+
+
+class _Chunks:
+  """Keras callback: the matmul peak probe between chunks of steps, and their timings.
+
+  After every execution it reads the step count; at a chunk boundary (after the warm-up and
+  after each chunk) it closes the chunk that ended there, measures the float32 peak (outside
+  the timed steps) and opens the next chunk.
+  """
+
+  def __init__(self, optimizer, warmup, steps_per_chunk, chunks, peak_sizes, peak_seconds):
+    import keras  # pylint: disable=import-outside-toplevel
+    self.starts, self.ends, self.peaks = [], [], []
+    outer = self
+
+    class Callback(keras.callbacks.Callback):
+      def on_train_batch_end(self, batch, logs=None):
+        step = int(optimizer.iterations.numpy())
+        if step < warmup or (step - warmup) % steps_per_chunk:
+          return
+        now = (time.perf_counter(), peak_lib.cpu_seconds())
+        if outer.starts:
+          outer.ends.append(now)
+        if len(outer.starts) < chunks:
+          outer.peaks.append(peak_lib.matmul_peak(peak_sizes, "float32", peak_seconds))
+          outer.starts.append((time.perf_counter(), peak_lib.cpu_seconds()))
+
+    self.callback = Callback()
+
+
+def measure_training(model="AttendFusion", frame_features=False, mixed_precision="float32",
+                     batch_size=1024, jit_compile="auto", steps_per_execution=1, chunks=3,
+                     steps_per_chunk=2, warmup_steps=None, max_frames=300, num_classes=3862,
+                     params=None, peak_sizes=(2048,), peak_seconds=0.5, seed=0):
+  """Trains `model` on an in-memory batch and returns the figures (see the module doc)."""
+  import keras  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  from yt8m_fusion import models  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion import training  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.cli import common  # pylint: disable=import-outside-toplevel
+
+  started = time.perf_counter()
+  common.set_precision_policy(mixed_precision)
+  keras.utils.set_random_seed(seed)
+  config = make_config(model, frame_features, num_classes, params)
+  net = models.build_model(config)
+  forward = models.forward_flops(net, max_frames=max_frames)
+  per_example = peak_lib.training_flops_per_example(forward)
+  options = training.TrainOptions(batch_size=batch_size, jit_compile=jit_compile,
+                                  steps_per_execution=steps_per_execution, verbose=0)
+  training.compile_model(net, config, options)
+  inputs, labels = make_batch(config, batch_size, max_frames, seed)
+  dataset = tf.data.Dataset.from_tensors((inputs, labels)).repeat()
+  built = time.perf_counter()
+
+  spe = steps_per_execution
+  steps_per_chunk = max(spe, (steps_per_chunk + spe - 1) // spe * spe)
+  warmup = spe * max(1, ((warmup_steps or spe) + spe - 1) // spe)
+  total_steps = warmup + chunks * steps_per_chunk
+  timer = _Chunks(net.optimizer, warmup, steps_per_chunk, chunks, peak_sizes, peak_seconds)
+  net.fit(dataset, steps_per_epoch=total_steps, epochs=1, verbose=0, shuffle=False,
+          callbacks=[timer.callback])
+  finished = time.perf_counter()
+  if int(net.optimizer.iterations.numpy()) != total_steps or len(timer.ends) != chunks:
+    raise RuntimeError(f"ran {int(net.optimizer.iterations.numpy())} steps and "
+                       f"{len(timer.ends)} chunks, expected {total_steps} and {chunks}")
+  examples = steps_per_chunk * batch_size
+  chunk_rates = [examples / (end[0] - start[0]) for start, end in zip(timer.starts, timer.ends)]
+  chunk_cpu_rates = [examples / max(end[1] - start[1], 1e-9)
+                     for start, end in zip(timer.starts, timer.ends)]
+  peaks = timer.peaks
+
+  mfus = [peak_lib.mfu(rate, per_example, probe["gflops"])
+          for rate, probe in zip(chunk_rates, peaks)]
+  mfus_cpu = [peak_lib.mfu(rate, per_example, probe["gflops_per_cpu_second"])
+              for rate, probe in zip(chunk_cpu_rates, peaks) if probe["gflops_per_cpu_second"]]
+  rate = statistics.median(chunk_rates)
+  return {
+      "model": model, "frame_features": bool(frame_features),
+      "mixed_precision": mixed_precision, "batch_size": batch_size,
+      "jit_compile": net.jit_compile, "jit_compile_option": jit_compile,
+      "steps_per_execution": spe, "max_frames": max_frames if frame_features else None,
+      "parameters": int(net.count_params()),
+      "forward_flops_per_example": forward, "training_flops_per_example": per_example,
+      "examples_per_second": rate,
+      "examples_per_second_chunks": chunk_rates,
+      "examples_per_cpu_second": statistics.median(chunk_cpu_rates),
+      "achieved_gflops": peak_lib.achieved_gflops(rate, per_example),
+      "peak_gflops_chunks": [probe["gflops"] for probe in peaks],
+      "peak_gflops_per_cpu_second_chunks": [probe["gflops_per_cpu_second"] for probe in peaks],
+      "mfu": statistics.median(mfus), "mfu_chunks": mfus,
+      "mfu_cpu": statistics.median(mfus_cpu) if mfus_cpu else None,
+      "peak_rss_bytes": peak_rss_bytes(),
+      "steps": total_steps, "warmup_steps": warmup,
+      "build_seconds": built - started, "fit_seconds": finished - built,
+  }
+
+
+def run_in_subprocess(timeout=None, env=None, **kwargs):
+  """measure_training(**kwargs) in a fresh Python process; returns its dict."""
+  command = [sys.executable, os.path.abspath(__file__), "--kwargs", json.dumps(kwargs)]
+  completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                             env={**os.environ, **(env or {})}, check=False)
+  for line in completed.stdout.splitlines():
+    if line.startswith(JSON_PREFIX):
+      return json.loads(line[len(JSON_PREFIX):])
+  tail = "\n".join((completed.stderr or "").strip().splitlines()[-15:])
+  raise RuntimeError(f"training benchmark {kwargs} failed (exit {completed.returncode}):\n{tail}")
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+  parser.add_argument("--kwargs", default="", help="measure_training keyword arguments, JSON")
+  parser.add_argument("--model", default="AttendFusion")
+  parser.add_argument("--frame_features", action="store_true")
+  parser.add_argument("--mixed_precision", default="float32")
+  parser.add_argument("--batch_size", type=int, default=1024)
+  parser.add_argument("--jit_compile", default="auto")
+  parser.add_argument("--steps_per_execution", type=int, default=1)
+  parser.add_argument("--chunks", type=int, default=3)
+  parser.add_argument("--steps_per_chunk", type=int, default=2)
+  parser.add_argument("--json", default="")
+  args = parser.parse_args(argv)
+  if args.kwargs:
+    kwargs = json.loads(args.kwargs)
+  else:
+    jit = {"true": True, "false": False}.get(args.jit_compile.lower(), "auto")
+    kwargs = dict(model=args.model, frame_features=args.frame_features,
+                  mixed_precision=args.mixed_precision, batch_size=args.batch_size,
+                  jit_compile=jit, steps_per_execution=args.steps_per_execution,
+                  chunks=args.chunks, steps_per_chunk=args.steps_per_chunk)
+  result = measure_training(**kwargs)
+  print(JSON_PREFIX + json.dumps(result), flush=True)
+  if args.json:
+    with open(args.json, "w", encoding="utf-8") as handle:
+      json.dump(result, handle, indent=2)
+  return result
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,234 @@
+"""Experiment reports: two tiny runs trained by the paper experiment's machinery (the real
+train.py in subprocesses, in two chunks each), then the report, in-process and through
+`python -m yt8m_fusion.report`; the table is checked against the runs' eval JSON and every
+figure must be a non-empty PNG."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from programs import run_program
+from yt8m_fusion import data as yt8m_data
+from yt8m_fusion.errors import UserError
+from yt8m_fusion.experiments import paper
+from yt8m_fusion import report
+
+NUM_CLASSES = 12
+TINY = paper.Budget("tiny", width=32, token_size=8, batch_size=16, learning_rate=0.01,
+                    eval_steps=(2, 4), log_every_n_steps=1)
+MEMBERS = tuple(m for m in paper.FAMILY if m.label in (paper.ATTEND_FUSION, paper.LATE_FUSION))
+FIGURES = ("gap_vs_parameters", "training_curves", "per_class_ap", "qualitative", "attention")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+  folder = str(tmp_path_factory.mktemp("data"))
+  dataset = yt8m_data.generate_dataset(folder, num_videos=64, num_classes=NUM_CLASSES, seed=7,
+                                       num_shards=2, min_frames=2, max_frames=4)
+  output_dir = str(tmp_path_factory.mktemp("paper"))
+  seconds, train_dirs = paper.train_all(
+      TINY, output_dir, MEMBERS, train_data_pattern=dataset["video"]["train"],
+      eval_data_pattern=dataset["video"]["validate"])
+  record = {"training_seconds": sum(seconds.values()), "seconds_per_model": seconds,
+            "cpu_count": 2, "load_average_before": [1.0, 1.0, 1.0]}
+  result = paper.write_experiment_report(TINY, output_dir, MEMBERS, train_dirs, record,
+                                         num_videos=3)
+  return {"dir": output_dir, "train_dirs": train_dirs, "report": result, "data": dataset,
+          "record": record}
+
+
+def _metrics(train_dir):
+  with open(os.path.join(train_dir, "eval", "metrics.json")) as handle:
+    return json.load(handle)
+
+
+def test_table_values_are_the_runs_eval_json(experiment):
+  table = pd.read_csv(os.path.join(experiment["dir"], report.FILES["csv"]))
+  assert list(table["model"]) == [m.label for m in MEMBERS]
+  for (_, row), train_dir in zip(table.iterrows(), experiment["train_dirs"]):
+    metrics = _metrics(train_dir)
+    assert metrics["step"] == TINY.eval_steps[-1] == row["step"]
+    for column, key in (("gap", "gap"), ("f1", "f1"), ("hit_at_1", "avg_hit_at_one"),
+                        ("perr", "avg_perr"), ("map", "map"), ("avg_loss", "avg_loss")):
+      assert row[column] == pytest.approx(metrics[key], rel=1e-12, abs=1e-15), column
+    assert row["parameters"] == metrics["num_parameters"]
+    assert row["modalities"] == "visual + audio"
+    assert row["budget"] == "tiny"
+    assert row["size_of"] == "SavedModel"
+    export = os.path.join(train_dir, "export", str(TINY.eval_steps[-1]))
+    size = sum(os.path.getsize(os.path.join(folder, name))
+               for folder, _, names in os.walk(export) for name in names)
+    assert row["size_on_disk_mb"] == pytest.approx(size / 1e6)
+    assert row["train_examples_per_second"] > 0
+  widths = dict(zip(table["model"], table["widths"]))
+  assert widths[paper.ATTEND_FUSION] == "32 (4 tokens of 8), 4 heads x 32"
+  assert widths[paper.LATE_FUSION] == "32 x 3 per modality"
+
+
+def test_parameters_are_the_trained_models_counts(experiment):
+  from yt8m_fusion import models  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion import train_dir as train_dir_lib  # pylint: disable=import-outside-toplevel
+  table = experiment["report"].table
+  for (_, row), train_dir in zip(table.iterrows(), experiment["train_dirs"]):
+    model = models.build_model(train_dir_lib.load_config(train_dir))
+    assert row["parameters"] == model.count_params()
+
+
+def test_every_figure_is_a_non_empty_png(experiment):
+  files = experiment["report"].files
+  assert not experiment["report"].skipped
+  for name in FIGURES:
+    path = files[name]
+    assert os.path.basename(path) == report.FILES[name]
+    with open(path, "rb") as handle:
+      content = handle.read()
+    assert content.startswith(PNG_SIGNATURE) and len(content) > 5000, name
+
+
+def test_report_markdown_references_table_figures_and_claims(experiment):
+  with open(experiment["report"].files["report"]) as handle:
+    text = handle.read()
+  for name in FIGURES:
+    assert f"]({report.FILES[name]})" in text
+  assert "| FC Late Fusion | FCLateFusion | visual + audio |" in text
+  assert "GAP (%)" in text and "budget" in text
+  assert "Attend-Fusion close to FC Late Fusion" in text
+  assert experiment["record"]["claims"]["close_at_fraction_of_parameters"] in text
+  with open(os.path.join(experiment["dir"], report.FILES["markdown_table"])) as handle:
+    table_md = handle.read()
+  gap = 100 * _metrics(experiment["train_dirs"][0])["gap"]
+  assert f"| {gap:.2f} |" in table_md
+
+
+def test_chunks_give_a_validation_curve_and_a_training_log(experiment):
+  run = report.load_run(experiment["train_dirs"][0])
+  assert [record["step"] for record in run.eval_history] == list(TINY.eval_steps)
+  assert list(run.train_log["step"]) == [1, 2, 3, 4]
+  assert {"loss", "gap", "examples_per_second"} <= set(run.train_log.columns)
+
+
+def test_rerunning_the_experiment_skips_finished_models(experiment):
+  seconds, _ = paper.train_all(TINY, experiment["dir"], MEMBERS,
+                               train_data_pattern=experiment["data"]["video"]["train"],
+                               eval_data_pattern=experiment["data"]["video"]["validate"])
+  assert all(value < 1.0 for value in seconds.values())  # nothing trained again
+
+
+def test_qualitative_predictions_name_the_classes(experiment):
+  table = pd.read_csv(experiment["report"].files["qualitative_csv"])
+  assert len(table) == 3 * 3 * len(MEMBERS)  # videos x top-3 x models
+  assert set(table["model"]) == {m.label for m in MEMBERS}
+  vocabulary = yt8m_data.read_vocabulary(experiment["data"]["vocabulary"])
+  for _, row in table.iterrows():
+    assert row["class_name"] == vocabulary[row["class_index"]]
+    assert 0.0 <= row["score"] <= 1.0
+    assert isinstance(row["ground_truth"], str) and row["ground_truth"]
+  ranks = table.groupby(["video_id", "model"])["score"].apply(list)
+  assert all(scores == sorted(scores, reverse=True) for scores in ranks)
+
+
+def test_per_class_ap_is_mapped_to_the_classes_with_positives(experiment):
+  from yt8m_fusion.report import predictions  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.report import writer  # pylint: disable=import-outside-toplevel
+  runs = report.load_runs(experiment["train_dirs"])
+  info = writer._class_info(runs, None, 300)  # pylint: disable=protected-access
+  counts, videos = predictions.label_counts(runs[0].eval_data_pattern, runs[0].config)
+  assert videos == experiment["data"]["num_videos"]["validate"]
+  assert info["classes"] == [int(c) for c in np.flatnonzero(counts)]
+  assert len(info["classes"]) == len(runs[0].metrics["per_class_ap"])
+
+
+def test_report_command_line(experiment, tmp_path):
+  output = str(tmp_path / "cli")
+  result = run_program("yt8m_fusion.report",
+                       f"--train_dirs={','.join(experiment['train_dirs'])}",
+                       "--labels=AF,Late", "--compare=Late,AF", "--num_videos=2",
+                       f"--output_dir={output}")
+  assert "| AF | AttendFusion |" in result.stderr
+  table = pd.read_csv(os.path.join(output, "results.csv"))
+  assert list(table["model"]) == ["AF", "Late"]
+  assert table["gap"].tolist() == pytest.approx(
+      [_metrics(d)["gap"] for d in experiment["train_dirs"]], rel=1e-12)
+  for name in FIGURES:
+    assert os.path.getsize(os.path.join(output, report.FILES[name])) > 5000
+  qualitative = pd.read_csv(os.path.join(output, "qualitative.csv"))
+  assert list(dict.fromkeys(qualitative["model"])) == ["Late", "AF"]
+
+
+def test_report_errors_are_one_line(experiment, tmp_path):
+  result = run_program("yt8m_fusion.report", f"--train_dirs={tmp_path / 'missing'}",
+                       f"--output_dir={tmp_path / 'out'}", check=False)
+  assert result.returncode == 2
+  assert "ERROR: --train_dirs:" in result.stderr and "Traceback" not in result.stderr
+  with pytest.raises(UserError, match="one label per train_dir"):
+    report.load_runs(experiment["train_dirs"], labels=["only one"])
+  with pytest.raises(UserError, match="not one of the runs' labels"):
+    report.choose_comparison(report.load_runs(experiment["train_dirs"]), ["nope"])
+
+
+def test_a_run_without_export_reports_its_checkpoint_size(experiment, tmp_path):
+  copy = str(tmp_path / "no_export")
+  shutil.copytree(experiment["train_dirs"][1], copy,
+                  ignore=shutil.ignore_patterns("export"))
+  run = report.load_run(copy)
+  assert run.size_of == "checkpoint"
+  step = TINY.eval_steps[-1]
+  expected = sum(os.path.getsize(os.path.join(copy, name)) for name in os.listdir(copy)
+                 if name.startswith(f"model.ckpt-{step}."))
+  assert run.size_bytes == expected > 0
+
+
+def test_the_quick_budget_trains_the_family_alike():
+  budget = paper.BUDGETS["quick"]
+  steps = paper.plan(budget, "/out", paper.FAMILY)
+  assert [m.label for m, _, _ in steps] == [
+      "FC audio-only", "FC visual-only", "FCRN", "FCRGN", "FC Early Fusion", "FC Mid Fusion",
+      "FC Late Fusion", "Attend-Fusion", "Attend-Fusion w/o attention"]
+  shared = ("--batch_size=256", "--base_learning_rate=0.001", "--seed=1",
+            "--input_l2_norm=none")
+  for member, train_dir, chunks in steps:
+    assert train_dir == os.path.join("/out", "runs", member.slug)
+    assert [c[-2] for c in chunks] == ["--max_steps=80", "--max_steps=160", "--max_steps=240"]
+    assert [c[-1] for c in chunks] == ["--noexport", "--noexport", "--export"]
+    for flag in shared:
+      assert flag in chunks[0]
+    width = "--attend_hidden_size=512" if member.model == "AttendFusion" else \
+        "--fc_hidden_size=512"
+    assert width in chunks[0]
+  assert "--noattend_attention" in steps[-1][2][0]
+  assert "--feature_names=mean_audio" in steps[0][2][0]
+  full = paper.plan(paper.BUDGETS["full"], "/out", paper.FAMILY)
+  assert "--fc_hidden_size=8192" in full[6][2][0]
+  assert "--attend_token_size=128" in full[7][2][0]
+
+
+def test_claims_are_judged_from_the_table():
+  def row(model, modalities, gap, parameters):
+    return {"model": model, "modalities": modalities, "gap": gap, "parameters": parameters}
+  table = pd.DataFrame([
+      row("FC audio-only", "audio", 0.40, 2e6), row("FC visual-only", "visual", 0.50, 3e6),
+      row("FC Late Fusion", "visual + audio", 0.70, 341e6),
+      row("Attend-Fusion", "visual + audio", 0.695, 72e6),
+      row("Attend-Fusion w/o attention", "visual + audio", 0.65, 72e6)])
+  lines, verdicts = paper.claims(table)
+  assert verdicts == {"fusion_beats_one_modality": "reproduced",
+                      "close_at_fraction_of_parameters": "reproduced",
+                      "attention_helps": "reproduced"}
+  assert len(lines) == 3 and "4.74x fewer parameters" in lines[1]
+  table.loc[3, "parameters"] = 300e6
+  table.loc[4, "gap"] = 0.70
+  _, verdicts = paper.claims(table)
+  assert verdicts["close_at_fraction_of_parameters"] == "partly"
+  assert verdicts["attention_helps"] == "not reproduced"
+
+
+def test_budgets_are_what_the_docs_say():
+  quick, full = paper.BUDGETS["quick"], paper.BUDGETS["full"]
+  assert (quick.width, quick.token_size, quick.eval_steps) == (512, 16, (80, 160, 240))
+  assert (full.width, full.token_size) == (8192, 128)  # the paper's sizes (72.9M / 341.2M)
+  assert "32 tokens of 16" in quick.describe()

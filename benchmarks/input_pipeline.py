@@ -38,7 +38,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tensorflow as tf  # pylint: disable=wrong-import-position
 
 from yt8m_fusion import data  # pylint: disable=wrong-import-position
-from yt8m_fusion.data.readers import BATCH_PARSE_BELOW_FRAMES  # pylint: disable=wrong-import-position
+from yt8m_fusion.data.readers import (  # pylint: disable=wrong-import-position
+    BATCH_PARSE_BELOW_FRAMES)
 
 FEATURE_NAMES = ("rgb", "audio")
 FEATURE_SIZES = (1024, 128)
@@ -96,9 +97,11 @@ def ours_dataset(files, batch_size, dequantize, max_frames=300, batch_parse_fram
 
 def _rate(make_dataset, total_bytes, min_seconds):
   """Records/s over whole passes of the dataset (one warm-up pass first)."""
+  dataset = make_dataset()  # built (and its functions traced) once, iterated many times
+
   def one_pass():
     count = 0
-    for batch in make_dataset():
+    for batch in dataset:
       count += int(tf.shape(next(iter(batch.values())))[0])
     return count
 
@@ -163,7 +166,8 @@ def measure(files, *, batch_size=256, max_frames=300, min_seconds=3.0, repeats=3
 
 
 def print_table(results):
-  print(f"{results['files']} files, {results['bytes'] / 1e6:.1f} MB, batch {results['batch_size']}, "
+  print(f"{results['files']} files, {results['bytes'] / 1e6:.1f} MB, "
+        f"batch {results['batch_size']}, "
         f"max_frames {results['max_frames']}, {results['cpu_count']} CPUs, median of "
         f"{results['repeats']} rounds; ours_* parse per {results['ours_parsing']} (first record: "
         f"{results['first_record_frames']} frames)")

@@ -4,7 +4,8 @@
 Usage::
 
     python benchmarks/metrics_benchmark.py [--num_videos 100000] [--num_classes 3862]
-        [--batch_size 1024] [--top_k 20] [--reference_videos N] [--json FILE]
+        [--batch_size 1024] [--top_k 20] [--reference_videos N] [--no_reference]
+        [--seed 0] [--json FILE]
 
 Both implementations see the same random batches (about 3 labels per video, float32
 sigmoid scores from noisy logits, float32 multi-hot labels, batches of 1024): the vectorized
@@ -22,6 +23,14 @@ spec (section 4); it is not the starter's code. Two deliberate choices:
 * all sums are done in Python floats (float64), which is what the starter got under the
   NumPy 1.x it was written for. (Under NumPy 2, ``0.0 + numpy.float32(x)`` stays float32, so
   the verbatim starter code silently computes some sums in float32 when labels are float32.)
+
+Timing: only the metric's own calls (accumulate + get) are timed, not the data generation;
+both wall-clock and process CPU seconds are reported (CPU time is the steadier figure when
+other jobs share the machine); both implementations first run once, untimed, on other data.
+By default the reference runs on all videos (about half a minute for 100k videos on one
+core); ``--reference_videos N`` times it on the first N videos only and extrapolates linearly
+(said so in the output; the reference's final sort grows slightly faster than linearly, so
+the extrapolation flatters it).
 
 ``measure(num_videos, num_classes, ...)`` returns the figures as a dict, for a combined
 benchmark script; the command line prints them and optionally writes them as JSON.

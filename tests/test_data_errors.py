@@ -69,7 +69,8 @@ def test_missing_feature_key(tmp_path):
   message = str(info.value)
   assert path in message and "'mean_audio' is missing" in message and "record 0" in message
   # Not in the first record: found while iterating, then explained.
-  path = _write(tmp_path / "nokey2.tfrecord", [_video(i) for i in range(5)] + [_video(5, audio=False)])
+  path = _write(tmp_path / "nokey2.tfrecord",
+                [_video(i) for i in range(5)] + [_video(5, audio=False)])
   message = _iterate_and_explain(path, **VIDEO_KW)
   assert path in message and "record 5" in message and "'mean_audio' is missing" in message
 

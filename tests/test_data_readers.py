@@ -33,7 +33,8 @@ def _video_records(count, seed=0, id_key="id", prefix="vid"):
 
 def test_video_level_values_read_back_exactly(tmp_path):
   items, recs = _video_records(7)
-  path = records.write_tfrecord(tmp_path / "train-0.tfrecord", recs) and tmp_path / "train-0.tfrecord"
+  path = tmp_path / "train-0.tfrecord"
+  records.write_tfrecord(path, recs)
   out, batches = _collect(data.load_dataset(str(path), batch_size=3, **VIDEO_KW))
   assert [b["mean_rgb"].shape[0] for b in batches] == [3, 3, 1]
   assert [v.decode() for v in out["video_ids"]] == [item[0] for item in items]
@@ -198,7 +199,8 @@ def test_shard_by_file_with_input_context(tmp_path):
 
 def test_shuffle_with_seed_epochs_and_drop_remainder(tmp_path):
   for shard in range(3):
-    records.write_tfrecord(tmp_path / f"t{shard}.tfrecord", _video_records(5, seed=shard, prefix=f"t{shard}-")[1])
+    records.write_tfrecord(tmp_path / f"t{shard}.tfrecord",
+                           _video_records(5, seed=shard, prefix=f"t{shard}-")[1])
   pattern = f"{tmp_path}/t*.tfrecord"
 
   def ids(**kwargs):

@@ -127,7 +127,8 @@ def test_statistics_of_the_generative_model():
   assert (world.amplitude["audio"][modality == "visual"] == 0).all()
   assert (world.amplitude["rgb"][modality == "audio"] == 0).all()
   grid = world.grids[0]  # 3x3: rows share the visual pattern, columns the audio pattern
-  np.testing.assert_array_equal(world.patterns["rgb"][grid[1, 0]], world.patterns["rgb"][grid[1, 2]])
+  np.testing.assert_array_equal(world.patterns["rgb"][grid[1, 0]],
+                                world.patterns["rgb"][grid[1, 2]])
   np.testing.assert_array_equal(world.patterns["audio"][grid[0, 1]],
                                 world.patterns["audio"][grid[2, 1]])
   assert not np.array_equal(world.patterns["rgb"][grid[0, 0]], world.patterns["rgb"][grid[1, 0]])

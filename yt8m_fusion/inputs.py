@@ -34,8 +34,8 @@ def load_batches(data_pattern, config, *, batch_size, max_frames=300, segment_la
   files = yt8m_data.list_files(data_pattern)
   yt8m_data.check_files(files, frame_features=config.frame_features,
                         feature_names=config.feature_names, feature_sizes=config.feature_sizes,
-                        num_classes=config.num_classes,
-                        skip_corrupt_records=skip_corrupt_records)
+                        num_classes=config.num_classes, segment_labels=segment_labels,
+                        max_frames=max_frames, skip_corrupt_records=skip_corrupt_records)
   logging.info("Reading %d file(s) matching %s", len(files), data_pattern)
   return yt8m_data.load_dataset(
       files, frame_features=config.frame_features, feature_names=config.feature_names,
@@ -43,7 +43,8 @@ def load_batches(data_pattern, config, *, batch_size, max_frames=300, segment_la
       batch_size=batch_size, max_frames=max_frames, segment_labels=segment_labels,
       shuffle=shuffle, num_epochs=num_epochs, dequantize=False, num_readers=num_readers,
       input_context=input_context, drop_remainder=drop_remainder,
-      skip_corrupt_records=skip_corrupt_records, seed=seed, skip_counter=skip_counter)
+      skip_corrupt_records=skip_corrupt_records, seed=seed, skip_counter=skip_counter,
+      check_files=False)  # checked just above
 
 
 def training_pairs(dataset, config):

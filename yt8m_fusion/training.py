@@ -246,8 +246,11 @@ class TrainingMonitor(keras.callbacks.Callback):
   """Logging, summaries, periodic checkpoints, max_steps, NaN and SIGTERM handling."""
 
   def __init__(self, keeper, options, global_batch_size, sigterm, is_chief=True,
-               summary_dir=None):
+               summary_dir=None, agree=None):
     super().__init__()
+    # Multi-worker: agree(step, flags) -> flags OR-ed over the workers, so that a SIGTERM
+    # or a time-based checkpoint stops or saves every worker at the same step.
+    self.agree = agree
     self.keeper = keeper
     self.options = options
     self.global_batch_size = global_batch_size
@@ -278,12 +281,15 @@ class TrainingMonitor(keras.callbacks.Callback):
       self.model.stop_training = True
       return
     self._maybe_log(step, logs)
-    if self.sigterm.received:
+    stop = self.sigterm.received
+    due_time = time.time() - self._last_save_time >= self.options.checkpoint_secs
+    if self.agree is not None:
+      stop, due_time = self.agree(step, (stop, due_time))
+    if stop:
       self.interrupted = True
       self.model.stop_training = True
       return
     due_steps = step - (self.keeper.last_saved_step or 0) >= self.options.checkpoint_steps
-    due_time = time.time() - self._last_save_time >= self.options.checkpoint_secs
     if due_steps or due_time:
       self._save()
     if self.options.max_steps is not None and step >= self.options.max_steps:
@@ -361,10 +367,11 @@ def compile_model(model, config, options, num_replicas=1):
 
 
 def fit(model, dataset, keeper, options, *, global_batch_size, is_chief=True,
-        summary_dir=None):
+        summary_dir=None, agree=None):
   """Trains until num_epochs or max_steps; returns a TrainResult.
 
-  `model` must be compiled and `keeper` restored (if resuming) by the caller.
+  `model` must be compiled and `keeper` restored (if resuming) by the caller. `agree`:
+  see TrainingMonitor (multi-worker; `distribute.ClusterSetup.agreement()`).
   """
   initial_epoch = int(keeper.epoch.numpy())
   start_step = keeper.step
@@ -380,7 +387,7 @@ def fit(model, dataset, keeper, options, *, global_batch_size, is_chief=True,
                        checkpoint_path=keeper.manager.latest_checkpoint)
   with SigtermFlag() as sigterm:
     monitor = TrainingMonitor(keeper, options, global_batch_size, sigterm, is_chief=is_chief,
-                              summary_dir=summary_dir)
+                              summary_dir=summary_dir, agree=agree)
     with warnings.catch_warnings():
       # An epoch ends when the data does (its length is unknown up front), which is
       # how the starter worked; Keras warns about it every epoch.

@@ -31,6 +31,7 @@ from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion import training
 from yt8m_fusion.cli import common
 from yt8m_fusion.errors import UserError, exit_on_user_error, parse_flags
+from yt8m_fusion.models.config import ModelConfig
 
 FLAGS = flags.FLAGS
 
@@ -100,6 +101,9 @@ def define_flags():
          "Score at or above which a class counts as predicted, for F1.", lower_bound=0.0,
          upper_bound=1.0)
   define(flags.DEFINE_integer, "seed", None, "Random seed (weights, shuffling).")
+  define(flags.DEFINE_bool, "shuffle", True,
+         "Shuffle the training files and records; --noshuffle reads them in order "
+         "(reproducible runs and comparisons).")
   # Starter flags accepted for compatibility.
   define(flags.DEFINE_integer, "num_gpu", 1,
          "Accepted for the starter's command lines: with more than one GPU use "
@@ -166,17 +170,20 @@ def main(argv):
   train_dir = cluster.working_dir(FLAGS.train_dir)
   if cluster.is_chief:
     io_utils.check_writable_dir(FLAGS.train_dir, "--train_dir")
-  config = resolve_config(FLAGS.train_dir, cluster.is_chief)
+  # Multi-worker: the chief resolves the config and sends it to the other workers.
+  config = cluster.config_from_chief(lambda: resolve_config(FLAGS.train_dir, cluster.is_chief),
+                                     ModelConfig.from_json)
   common.set_precision_policy(FLAGS.mixed_precision)
   options = train_options(config, on_demo=not FLAGS.train_data_pattern)
   strategy = cluster.strategy
-  global_batch = options.batch_size * strategy.num_replicas_in_sync
+  global_batch = cluster.global_batch_size(options.batch_size)
+  options.base_learning_rate, rate_text = cluster.scale_learning_rate(
+      options.base_learning_rate, FLAGS.learning_rate_scaling)
   logging.info("Training %s on %s with %s: %d replica(s), batch %d per replica, global batch "
-               "%d; learning rate %g (decay %g every %g examples)", config.model,
+               "%d; learning rate %s, decay %g every %g global examples", config.model,
                ",".join(config.feature_names), common.describe_device(),
                strategy.num_replicas_in_sync, options.batch_size, global_batch,
-               options.base_learning_rate, options.learning_rate_decay,
-               options.learning_rate_decay_examples)
+               rate_text, options.learning_rate_decay, options.learning_rate_decay_examples)
 
   with strategy.scope():
     model = models.build_model(config)
@@ -184,7 +191,9 @@ def main(argv):
                                        strategy.num_replicas_in_sync)
     keeper = training.CheckpointKeeper(train_dir, model, optimizer,
                                        options.max_checkpoints_to_keep)
+    cluster.prepare_training(model, keeper)
     restored = keeper.restore_latest()
+    cluster.sync_training_state(model, optimizer, keeper)
   if restored:
     logging.info("Resuming from %s (step %d, epoch %d)", restored, keeper.step,
                  int(keeper.epoch.numpy()))
@@ -196,7 +205,7 @@ def main(argv):
   dataset = cluster.distribute_dataset(
       lambda input_context: model_inputs.training_pairs(model_inputs.load_batches(
           train_pattern, config, batch_size=options.batch_size, max_frames=FLAGS.max_frames,
-          segment_labels=FLAGS.segment_labels, shuffle=True, num_epochs=1,
+          segment_labels=FLAGS.segment_labels, shuffle=FLAGS.shuffle, num_epochs=1,
           num_readers=FLAGS.num_readers, skip_corrupt_records=FLAGS.skip_corrupt_records,
           input_context=input_context, drop_remainder=cluster.needs_static_batches,
           seed=FLAGS.seed, skip_counter=skip_counter), config))
@@ -204,8 +213,12 @@ def main(argv):
   try:
     result = training.fit(model, dataset, keeper, options, global_batch_size=global_batch,
                           is_chief=cluster.is_chief,
-                          summary_dir=FLAGS.train_dir if cluster.is_chief else None)
+                          summary_dir=FLAGS.train_dir if cluster.is_chief else None,
+                          agree=cluster.agreement())
   except common.DATA_ERRORS as error:
+    lost = cluster.explain_error(error)  # multi-worker: another worker stopped
+    if lost is not None:
+      raise lost from None
     raise common.explain_data_error(error, train_pattern, config, "--train_data_pattern") \
         from None
   finally:
@@ -219,6 +232,8 @@ def main(argv):
                time.time() - start)
   if not cluster.is_chief:
     return
+  # Multi-worker: the other workers are gone; evaluate and export a local copy.
+  model = cluster.model_for_chief(model, lambda: models.build_model(config))
 
   outputs = [("checkpoints and model_flags.json", FLAGS.train_dir)]
   if eval_pattern:

@@ -38,7 +38,8 @@ from yt8m_fusion.data.vocabulary import read_vocabulary
 
 
 __all__ = [
-    "DemoDataset", "MAX_QUANTIZED_VALUE", "MIN_QUANTIZED_VALUE", "SEGMENT_SIZE", "SkipCounter", "check_files",
+    "DemoDataset", "MAX_QUANTIZED_VALUE", "MIN_QUANTIZED_VALUE", "SEGMENT_SIZE", "SkipCounter",
+    "check_files",
     "dequantize", "dequantize_numpy", "ensure_demo_dataset", "explain_read_error",
     "generate_dataset", "list_files", "load_dataset", "parse_serialized", "quantize",
     "read_vocabulary", "validate_record",

@@ -221,7 +221,8 @@ def _check_segments(record, num_classes, max_frames):
   if len(set(lengths.values())) > 1:
     return RecordProblem("segments", "segment_labels", "segment_labels, segment_start_times and "
                          f"segment_scores have {lengths['segment_labels']}, "
-                         f"{lengths['segment_start_times']} and {lengths['segment_scores']} values; "
+                         f"{lengths['segment_start_times']} and {lengths['segment_scores']} "
+                         "values; "
                          "expected the same number")
   problem = _check_labels(values["segment_labels"], "segment_labels", num_classes)
   if problem:

@@ -94,8 +94,8 @@ def _multi_hot(sparse_labels, batch_size, num_classes, checks):
         values, tf.constant(num_classes, tf.int64),
         message=f"{CHECK_PREFIX}: label id >= num_classes={num_classes}"))
   indices = tf.stack([sparse_labels.indices[:, 0], values], axis=1)
-  dense = tf.scatter_nd(indices, tf.ones_like(values, tf.float32),
-                        tf.stack([tf.cast(batch_size, tf.int64), tf.constant(num_classes, tf.int64)]))
+  shape = tf.stack([tf.cast(batch_size, tf.int64), tf.constant(num_classes, tf.int64)])
+  dense = tf.scatter_nd(indices, tf.ones_like(values, tf.float32), shape)
   return tf.minimum(dense, 1.0)  # a label listed twice stays 1
 
 
@@ -455,7 +455,8 @@ def _skip_invalid(records, counter, validate_fn):
   records = records.scan(tf.constant(-1, tf.int64), gaps)
 
   def update(record, is_end, lost, dropped):
-    with tf.control_dependencies([counter._update(dropped, lost)]):  # pylint: disable=protected-access
+    update_op = counter._update(dropped, lost)  # pylint: disable=protected-access
+    with tf.control_dependencies([update_op]):
       return tf.identity(record), tf.identity(is_end)
 
   records = records.map(update)

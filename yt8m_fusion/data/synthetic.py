@@ -306,7 +306,8 @@ def generate_dataset(output_dir, *, num_videos=1000, frame_features=False, num_c
           writers["frame"].write(records.make_frame_example(
               ids[index], written_labels, frames, segments=segments).SerializeToString())
         if "video" in writers:
-          means = {VIDEO_FEATURES[n]: quantization.dequantize_numpy(q).mean(axis=0, dtype=np.float64)
+          means = {VIDEO_FEATURES[n]: quantization.dequantize_numpy(q).mean(axis=0,
+                                                                             dtype=np.float64)
                    for n, q in frames.items()}
           writers["video"].write(records.make_video_example(
               ids[index], written_labels, means).SerializeToString())

@@ -29,6 +29,7 @@ starter run under NumPy 1.x. (Under NumPy 2 the verbatim starter code adds ``num
 positive counts and computes some AP terms in float32 when labels are float32.)
 """
 
+import array
 import numbers
 
 import numpy as np
@@ -236,8 +237,11 @@ def _calculator_ap(scores, actuals, top_n, total_num_positives):
   as_float = int(tuple_keys.keys.max()) < 2**53
   key_list = (tuple_keys.keys.astype(np.float64) if as_float else tuple_keys.keys).tolist()
   heap = _starter_order.heap_layout(key_list, top_n, tuple_keys.levels)
-  heap = np.fromiter(heap, dtype=np.float64 if as_float else np.int64, count=len(heap))
-  heap = heap.astype(np.int64)
+  del key_list
+  if as_float:
+    heap = np.frombuffer(array.array("d", heap), dtype=np.float64).astype(np.int64)
+  else:
+    heap = np.fromiter(heap, dtype=np.int64, count=len(heap))
   heap_keys = tuple_keys.score_keys(heap)
   heap_positive = tuple_keys.positive(heap)
   if heap.size == size:  # same items: the sorted words and runs above still apply

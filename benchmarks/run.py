@@ -10,7 +10,10 @@ Measures on this machine, in this order, and prints one table (--json: every fig
              (training = 3 x forward), MFU (vs the float32 peak measured in the same process
              between the timed chunks), MFU per CPU-second, peak resident memory. Each run in
              its own process, through training.compile_model + model.fit (Adam).
-             AttendFusion also under --mixed_precision=mixed_bfloat16 (speed-up vs float32).
+             AttendFusion also under --mixed_precision=mixed_bfloat16; the full run adds
+             ablations (this project's speed-ups turned off, XLA, steps_per_execution)
+  compare    AttendFusion float32 vs mixed_bfloat16 side by side in one process, in turns:
+             the bfloat16 speed-up
   input      benchmarks/input_pipeline.py on synthetic frame-level files (raw read,
              starter-style reader, ours) and input records/s / frame-level training examples/s
   serving    the exported serving_default signature on serialized tf.Examples vs
@@ -60,6 +63,7 @@ QUICK = {
     "input_videos": 256, "input_seconds": 1.0, "input_repeats": 1,
     "serving_batch_size": 512, "serving_batches": 4, "serving_repeats": 2,
     "metrics_videos": 20480, "metrics_reference_videos": 2048,
+    "compare_rounds": 3, "compare_steps": 1,
     "ablations": False, "precision_check": False,
 }
 FULL = {
@@ -70,6 +74,7 @@ FULL = {
     "input_videos": 1024, "input_seconds": 3.0, "input_repeats": 3,
     "serving_batch_size": 512, "serving_batches": 8, "serving_repeats": 3,
     "metrics_videos": 102400, "metrics_reference_videos": 10240,
+    "compare_rounds": 5, "compare_steps": 2,
     "ablations": True, "precision_check": True,
 }
 
@@ -130,12 +135,28 @@ def training_runs(settings):
                                    steps_per_chunk=settings["frame_steps_per_chunk"])),
   ]
   if settings["ablations"]:
+    everything = list(training_bench.OPTIMIZATIONS)
     runs += [
+        # Before this project's speed-ups (plain Keras layers and Adam), then each one off.
+        ("attend_fusion_before", dict(model="AttendFusion", disable=everything, **video)),
+        ("attend_fusion_bf16_before", dict(model="AttendFusion", disable=everything,
+                                           mixed_precision="mixed_bfloat16", **video)),
+        ("attend_fusion_no_attention_2d", dict(model="AttendFusion", disable=["attention_2d"],
+                                               **video)),
+        ("attend_fusion_no_fused_adam", dict(model="AttendFusion", disable=["fused_adam"],
+                                             **video)),
+        ("attend_fusion_bf16_no_classifier_dense", dict(
+            model="AttendFusion", mixed_precision="mixed_bfloat16",
+            disable=["classifier_dense"], **video)),
+        # Other knobs: XLA, steps_per_execution.
         ("attend_fusion_xla", dict(model="AttendFusion", jit_compile=True, **video)),
-        ("attend_fusion_spe4", dict(model="AttendFusion", steps_per_execution=4,
-                                    **{**video, "steps_per_chunk": 4})),
         ("attend_fusion_bf16_xla", dict(model="AttendFusion", jit_compile=True,
                                         mixed_precision="mixed_bfloat16", **video)),
+        ("attend_fusion_spe4", dict(model="AttendFusion", steps_per_execution=4,
+                                    **{**video, "steps_per_chunk": 4})),
+        ("fc_late_fusion_before", dict(model="FCLateFusion", disable=everything,
+                                       batch_size=1024, chunks=settings["fc_chunks"],
+                                       steps_per_chunk=settings["fc_steps_per_chunk"])),
     ]
   for _, kwargs in runs:
     kwargs.setdefault("peak_sizes", (2048,))
@@ -160,6 +181,24 @@ def measure_training(settings, only=None):
          f"(per CPU-second {result['mfu_cpu']:.1%}), peak RSS "
          f"{result['peak_rss_bytes'] / 2**30:.2f} GiB")
   return results
+
+
+def measure_compare(settings):
+  """float32 vs mixed_bfloat16 AttendFusion, side by side in one process, in turns."""
+  variants = {"float32": dict(model="AttendFusion"),
+              "mixed_bfloat16": dict(model="AttendFusion", mixed_precision="mixed_bfloat16")}
+  _log("side by side: AttendFusion float32 vs mixed_bfloat16")
+  try:
+    result = training_bench.run_in_subprocess(variants=variants,
+                                              rounds=settings["compare_rounds"],
+                                              steps_per_round=settings["compare_steps"])
+  except (RuntimeError, OSError) as error:
+    _log(f"side by side FAILED: {error}")
+    return {"error": str(error)}
+  bf16 = result["variants"]["mixed_bfloat16"]
+  _log(f"  mixed_bfloat16 / float32: {bf16['ratio_to_first']:.2f}x "
+       f"(per CPU-second {bf16['cpu_ratio_to_first']:.2f}x)")
+  return result
 
 
 def measure_input(settings, frame_training):
@@ -235,12 +274,17 @@ def summarize(results):
          lambda v: v >= TARGETS["attend_fusion_mfu"])
   figure("attend_fusion_mfu_cpu", attend.get("mfu_cpu"), TARGETS["attend_fusion_mfu"],
          lambda v: v >= TARGETS["attend_fusion_mfu"])
-  speedup = (bf16["examples_per_second"] / attend["examples_per_second"]
-             if bf16.get("examples_per_second") and attend.get("examples_per_second") else None)
+  side = ((results.get("compare") or {}).get("variants") or {}).get("mixed_bfloat16") or {}
+  if side:  # side by side in one process, in turns: the steadier ratio
+    speedup, speedup_cpu = side.get("ratio_to_first"), side.get("cpu_ratio_to_first")
+  else:  # from the separate runs
+    speedup = (bf16["examples_per_second"] / attend["examples_per_second"]
+               if bf16.get("examples_per_second") and attend.get("examples_per_second")
+               else None)
+    speedup_cpu = (bf16["examples_per_cpu_second"] / attend["examples_per_cpu_second"]
+                   if bf16.get("examples_per_cpu_second") and attend.get("examples_per_cpu_second")
+                   else None)
   figure("bf16_speedup", speedup, TARGETS["bf16_speedup"], lambda v: v >= TARGETS["bf16_speedup"])
-  speedup_cpu = (bf16["examples_per_cpu_second"] / attend["examples_per_cpu_second"]
-                 if bf16.get("examples_per_cpu_second") and attend.get("examples_per_cpu_second")
-                 else None)
   figure("bf16_speedup_cpu", speedup_cpu, TARGETS["bf16_speedup"],
          lambda v: v >= TARGETS["bf16_speedup"])
   precision = results.get("precision") or {}
@@ -292,20 +336,26 @@ def format_table(results):
   training = results.get("training", {})
   if training:
     lines.append("")
-    lines.append(f"{'training (batch, precision)':<40} {'ex/s':>8} {'GFLOP/ex':>9} {'MFU':>7} "
+    lines.append(f"{'training run (batch)':<46} {'ex/s':>8} {'GFLOP/ex':>9} {'MFU':>7} "
                  f"{'MFU/CPU':>8} {'peak RSS':>10}")
     for name, run in training.items():
       if "error" in run:
-        lines.append(f"  {name:<38} FAILED: {run['error'].splitlines()[0][:60]}")
+        lines.append(f"  {name:<44} FAILED: {run['error'].splitlines()[0][:60]}")
         continue
-      label = (f"{run['model']}{' frame' if run['frame_features'] else ''} "
-               f"({run['batch_size']}, {run['mixed_precision'].replace('mixed_', '')}"
-               f"{', XLA' if run['jit_compile'] else ''}"
-               f"{', spe ' + str(run['steps_per_execution']) if run['steps_per_execution'] > 1 else ''})")
-      lines.append(f"  {label:<38} {_fmt(run['examples_per_second'], 'f'):>8} "
+      label = f"{name} ({run['batch_size']})"
+      lines.append(f"  {label:<44} {_fmt(run['examples_per_second'], 'f'):>8} "
                    f"{_fmt(run['training_flops_per_example'], 'gflop'):>9} "
                    f"{_fmt(run['mfu'], 'pct'):>7} {_fmt(run['mfu_cpu'], 'pct'):>8} "
                    f"{_fmt(run['peak_rss_bytes'], 'gib'):>10}")
+  compare = results.get("compare") or {}
+  if compare.get("variants"):
+    lines.append("")
+    lines.append(f"side by side in one process (AttendFusion, batch {compare['batch_size']}, "
+                 f"{compare['rounds']} rounds in turns)   ex/s   ex/CPU-s   x float32")
+    for name, item in compare["variants"].items():
+      lines.append(f"  {name:<40} {item['examples_per_second']:>8.1f} "
+                   f"{item['examples_per_cpu_second']:>9.1f} {item['ratio_to_first']:>7.2f}x"
+                   f" (CPU {item['cpu_ratio_to_first']:.2f}x)")
   source = results.get("input")
   if source:
     lines.append("")
@@ -335,7 +385,7 @@ def format_table(results):
   if precision:
     lines.append("")
     lines.append(f"precision check (train.py on the demo dataset, {precision['num_epochs']} "
-                 f"epochs, batch {precision['batch_size']})")
+                 f"epochs, batch {precision['batch_size'] or 'default'})")
     for policy, run in precision["runs"].items():
       lines.append(f"  {policy:<16} GAP {run['gap']:.4f}  mAP {run['map']:.4f}")
   summary = results.get("summary", {})
@@ -367,6 +417,8 @@ def run(settings, sections=None, training_only=None):
     results["peak"] = measure_peak(settings)
   if wanted("training"):
     results["training"] = measure_training(settings, training_only)
+  if wanted("compare"):
+    results["compare"] = measure_compare(settings)
   if wanted("input"):
     frame = results.get("training", {}).get("attend_fusion_frame")
     results["input"] = measure_input(settings, frame if frame and "error" not in frame else None)
@@ -392,8 +444,8 @@ def main(argv=None):
                       "and compare their GAP (default: only in the full run)")
   parser.add_argument("--no_precision_check", dest="precision_check", action="store_false")
   parser.add_argument("--sections", default="",
-                      help="comma-separated subset of peak,training,input,serving,metrics,"
-                      "precision (default: all)")
+                      help="comma-separated subset of peak,training,compare,input,serving,"
+                      "metrics,precision (default: all)")
   parser.add_argument("--training_runs", default="",
                       help="comma-separated subset of the training runs (names in the JSON)")
   parser.add_argument("--settings", default="", help="JSON overrides of the settings (tests)")

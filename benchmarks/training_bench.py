@@ -92,14 +92,17 @@ class _Chunks:
   the timed steps) and opens the next chunk.
   """
 
-  def __init__(self, optimizer, warmup, steps_per_chunk, chunks, peak_sizes, peak_seconds):
+  def __init__(self, steps_per_execution, warmup, steps_per_chunk, chunks, peak_sizes,
+               peak_seconds):
     import keras  # pylint: disable=import-outside-toplevel
     self.starts, self.ends, self.peaks = [], [], []
+    self.steps = 0  # counted here: a loss-scaled optimizer does not count skipped steps
     outer = self
 
     class Callback(keras.callbacks.Callback):
       def on_train_batch_end(self, batch, logs=None):
-        step = int(optimizer.iterations.numpy())
+        outer.steps += steps_per_execution
+        step = outer.steps
         if step < warmup or (step - warmup) % steps_per_chunk:
           return
         now = (time.perf_counter(), peak_lib.cpu_seconds())
@@ -112,10 +115,32 @@ class _Chunks:
     self.callback = Callback()
 
 
+# The project's speed-ups that `disable=` can turn off in this process, to measure what each
+# one brings (the "before" of each change; the values computed are the same either way).
+OPTIMIZATIONS = ("attention_2d", "classifier_dense", "fused_adam")
+
+
+def disable_optimizations(names):
+  """Turns off the named OPTIMIZATIONS in this process (class-level patches)."""
+  import keras  # pylint: disable=import-outside-toplevel
+
+  from yt8m_fusion import optimizers  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.models import layers  # pylint: disable=import-outside-toplevel
+  unknown = set(names) - set(OPTIMIZATIONS)
+  if unknown:
+    raise ValueError(f"unknown optimizations {sorted(unknown)}; expected {OPTIMIZATIONS}")
+  if "attention_2d" in names:  # Keras' MultiHeadAttention path
+    layers.SelfAttentionBlock._fast_path_ok = lambda self, x, training: False  # pylint: disable=protected-access
+  if "classifier_dense" in names:  # keras.layers.Dense's product
+    layers.ClassifierDense.call = keras.layers.Dense.call
+  if "fused_adam" in names:  # Keras' element-wise Adam update
+    optimizers.FusedAdam.update_step = keras.optimizers.Adam.update_step
+
+
 def measure_training(model="AttendFusion", frame_features=False, mixed_precision="float32",
                      batch_size=1024, jit_compile="auto", steps_per_execution=1, chunks=3,
                      steps_per_chunk=2, warmup_steps=None, max_frames=300, num_classes=3862,
-                     params=None, peak_sizes=(2048,), peak_seconds=0.5, seed=0):
+                     params=None, peak_sizes=(2048,), peak_seconds=0.5, seed=0, disable=()):
   """Trains `model` on an in-memory batch and returns the figures (see the module doc)."""
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -125,6 +150,7 @@ def measure_training(model="AttendFusion", frame_features=False, mixed_precision
   from yt8m_fusion.cli import common  # pylint: disable=import-outside-toplevel
 
   started = time.perf_counter()
+  disable_optimizations(disable)
   common.set_precision_policy(mixed_precision)
   keras.utils.set_random_seed(seed)
   config = make_config(model, frame_features, num_classes, params)
@@ -142,13 +168,13 @@ def measure_training(model="AttendFusion", frame_features=False, mixed_precision
   steps_per_chunk = max(spe, (steps_per_chunk + spe - 1) // spe * spe)
   warmup = spe * max(1, ((warmup_steps or spe) + spe - 1) // spe)
   total_steps = warmup + chunks * steps_per_chunk
-  timer = _Chunks(net.optimizer, warmup, steps_per_chunk, chunks, peak_sizes, peak_seconds)
+  timer = _Chunks(spe, warmup, steps_per_chunk, chunks, peak_sizes, peak_seconds)
   net.fit(dataset, steps_per_epoch=total_steps, epochs=1, verbose=0, shuffle=False,
           callbacks=[timer.callback])
   finished = time.perf_counter()
-  if int(net.optimizer.iterations.numpy()) != total_steps or len(timer.ends) != chunks:
-    raise RuntimeError(f"ran {int(net.optimizer.iterations.numpy())} steps and "
-                       f"{len(timer.ends)} chunks, expected {total_steps} and {chunks}")
+  if timer.steps != total_steps or len(timer.ends) != chunks:
+    raise RuntimeError(f"ran {timer.steps} steps and {len(timer.ends)} chunks, expected "
+                       f"{total_steps} and {chunks}")
   examples = steps_per_chunk * batch_size
   chunk_rates = [examples / (end[0] - start[0]) for start, end in zip(timer.starts, timer.ends)]
   chunk_cpu_rates = [examples / max(end[1] - start[1], 1e-9)
@@ -176,14 +202,72 @@ def measure_training(model="AttendFusion", frame_features=False, mixed_precision
       "mfu": statistics.median(mfus), "mfu_chunks": mfus,
       "mfu_cpu": statistics.median(mfus_cpu) if mfus_cpu else None,
       "peak_rss_bytes": peak_rss_bytes(),
-      "steps": total_steps, "warmup_steps": warmup,
+      "steps": total_steps, "warmup_steps": warmup, "disabled": list(disable),
       "build_seconds": built - started, "fit_seconds": finished - built,
   }
+
+
+def compare_training(variants, rounds=3, steps_per_round=2, batch_size=1024, seed=0):
+  """Side by side in one process: examples/s of several training set-ups, in turns.
+
+  `variants`: {name: dict(model=..., frame_features=..., mixed_precision=...,
+  jit_compile=...)}. Each is built (under its own precision policy) and compiled with
+  training.compile_model, traced and warmed up; then the rounds run every variant in turn
+  for `steps_per_round` steps, so a change of machine load hits all of them alike. Returns
+  per variant the median examples/s (wall and per CPU-second) and, per pair with the first
+  variant, the median of the per-round ratios.
+  """
+  import keras  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  from yt8m_fusion import models  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion import training  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.cli import common  # pylint: disable=import-outside-toplevel
+
+  built = {}
+  for name, spec in variants.items():
+    common.set_precision_policy(spec.get("mixed_precision", "float32"))
+    keras.utils.set_random_seed(seed)
+    config = make_config(spec.get("model", "AttendFusion"), spec.get("frame_features", False))
+    net = models.build_model(config)
+    options = training.TrainOptions(batch_size=batch_size,
+                                    jit_compile=spec.get("jit_compile", "auto"), verbose=0)
+    training.compile_model(net, config, options)
+    dataset = tf.data.Dataset.from_tensors(make_batch(config, batch_size, seed=seed)).repeat()
+    net.fit(dataset, steps_per_epoch=1, epochs=1, verbose=0)  # trace + warm up
+    built[name] = (net, dataset)
+  common.set_precision_policy("float32")
+  rates = {name: [] for name in variants}
+  cpu_rates = {name: [] for name in variants}
+  for _ in range(rounds):
+    for name, (net, dataset) in built.items():
+      wall, cpu = time.perf_counter(), peak_lib.cpu_seconds()
+      net.fit(dataset, steps_per_epoch=steps_per_round, epochs=1, verbose=0)
+      wall, cpu = time.perf_counter() - wall, peak_lib.cpu_seconds() - cpu
+      rates[name].append(steps_per_round * batch_size / wall)
+      cpu_rates[name].append(steps_per_round * batch_size / max(cpu, 1e-9))
+  first = next(iter(variants))
+  result = {"rounds": rounds, "steps_per_round": steps_per_round, "batch_size": batch_size,
+            "variants": {}}
+  for name in variants:
+    result["variants"][name] = {
+        **variants[name],
+        "examples_per_second": statistics.median(rates[name]),
+        "examples_per_cpu_second": statistics.median(cpu_rates[name]),
+        "examples_per_second_rounds": rates[name],
+        "ratio_to_first": statistics.median(a / b for a, b in zip(rates[name], rates[first])),
+        "cpu_ratio_to_first": statistics.median(
+            a / b for a, b in zip(cpu_rates[name], cpu_rates[first])),
+    }
+  result["peak_rss_bytes"] = peak_rss_bytes()
+  return result
 
 
 def run_in_subprocess(timeout=None, env=None, **kwargs):
   """measure_training(**kwargs) in a fresh Python process; returns its dict."""
   command = [sys.executable, os.path.abspath(__file__), "--kwargs", json.dumps(kwargs)]
+  if kwargs.get("variants"):
+    command.append("--compare")
   completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                              env={**os.environ, **(env or {})}, check=False)
   for line in completed.stdout.splitlines():
@@ -205,6 +289,8 @@ def main(argv=None):
   parser.add_argument("--chunks", type=int, default=3)
   parser.add_argument("--steps_per_chunk", type=int, default=2)
   parser.add_argument("--json", default="")
+  parser.add_argument("--compare", action="store_true",
+                      help="--kwargs are compare_training's (variants, rounds, ...)")
   args = parser.parse_args(argv)
   if args.kwargs:
     kwargs = json.loads(args.kwargs)
@@ -214,7 +300,7 @@ def main(argv=None):
                   mixed_precision=args.mixed_precision, batch_size=args.batch_size,
                   jit_compile=jit, steps_per_execution=args.steps_per_execution,
                   chunks=args.chunks, steps_per_chunk=args.steps_per_chunk)
-  result = measure_training(**kwargs)
+  result = compare_training(**kwargs) if args.compare else measure_training(**kwargs)
   print(JSON_PREFIX + json.dumps(result), flush=True)
   if args.json:
     with open(args.json, "w", encoding="utf-8") as handle:

@@ -93,6 +93,32 @@ def test_tie_data_goes_through_the_exact_paths(monkeypatch):
   assert calls["heap"] > 1 and calls["shuffle"] > 1 and calls["argpartition_rows"] > 0
 
 
+def test_inexact_ties_mode(monkeypatch):
+  """exact_ties=False skips the starter-order rebuild; only the order of ties differs."""
+  rng = np.random.default_rng(8)
+  without_ties = _random_batches(rng, 700, (150, 150), dtype=np.float64)
+  with_ties = _random_batches(rng, 700, (150, 150), decimals=2)
+  for batches, same in ((without_ties, True), (with_ties, False)):
+    exact = metrics.EvaluationMetrics(700, 20, None)
+    quick = metrics.EvaluationMetrics(700, 20, None, exact_ties=False)
+    for predictions, labels, loss in batches:
+      exact.accumulate(predictions, labels, loss)
+      quick.accumulate(predictions, labels, loss)
+    calls = []
+    monkeypatch.setattr(_starter_order, "heap_layout", lambda *a, **k: calls.append(1))
+    result = quick.get()
+    assert not calls
+    monkeypatch.undo()
+    expected = exact.get()
+    if same:
+      assert result["gap"] == expected["gap"] and result["aps"] == expected["aps"]
+    else:
+      # Scores rounded to 2 decimals: huge ties, so a visible (bounded) difference.
+      assert result["gap"] == pytest.approx(expected["gap"], abs=0.02)
+      assert result["gap"] <= expected["gap"]  # non-positives first is pessimistic
+      assert np.all(np.array(result["aps"]) <= np.array(expected["aps"]) + 1e-12)
+
+
 def test_evaluation_metrics_with_top_n_equal_the_reference():
   rng = np.random.default_rng(11)
   batches = _random_batches(rng, 600, (150, 150, 150, 150), decimals=2)  # > 8192 items: pruning

@@ -33,7 +33,7 @@ def experiment(tmp_path_factory):
   output_dir = str(tmp_path_factory.mktemp("paper"))
   seconds, train_dirs = paper.train_all(
       TINY, output_dir, MEMBERS, train_data_pattern=dataset["video"]["train"],
-      eval_data_pattern=dataset["video"]["validate"])
+      eval_data_pattern=dataset["video"]["validate"], num_classes=NUM_CLASSES)
   record = {"training_seconds": sum(seconds.values()), "seconds_per_model": seconds,
             "cpu_count": 2, "load_average_before": [1.0, 1.0, 1.0]}
   result = paper.write_experiment_report(TINY, output_dir, MEMBERS, train_dirs, record,
@@ -115,7 +115,8 @@ def test_chunks_give_a_validation_curve_and_a_training_log(experiment):
 def test_rerunning_the_experiment_skips_finished_models(experiment):
   seconds, _ = paper.train_all(TINY, experiment["dir"], MEMBERS,
                                train_data_pattern=experiment["data"]["video"]["train"],
-                               eval_data_pattern=experiment["data"]["video"]["validate"])
+                               eval_data_pattern=experiment["data"]["video"]["validate"],
+                               num_classes=NUM_CLASSES)
   assert seconds == {}  # nothing trained again
 
 
@@ -145,19 +146,21 @@ def test_per_class_ap_is_mapped_to_the_classes_with_positives(experiment):
 
 def test_report_command_line(experiment, tmp_path):
   output = str(tmp_path / "cli")
-  result = run_program("yt8m_fusion.report",
-                       f"--train_dirs={','.join(experiment['train_dirs'])}",
+  dirs = dict(zip([m.label for m in MEMBERS], experiment["train_dirs"]))
+  train_dirs = [dirs[paper.ATTEND_FUSION], dirs[paper.LATE_FUSION]]
+  result = run_program("yt8m_fusion.report", f"--train_dirs={','.join(train_dirs)}",
                        "--labels=AF,Late", "--compare=Late,AF", "--num_videos=2",
                        f"--output_dir={output}")
-  assert "| AF | AttendFusion |" in result.stderr
+  assert "| AF | AttendFusion |" in result.stderr, result.stderr[-3000:]
   table = pd.read_csv(os.path.join(output, "results.csv"))
   assert list(table["model"]) == ["AF", "Late"]
-  assert table["gap"].tolist() == pytest.approx(
-      [_metrics(d)["gap"] for d in experiment["train_dirs"]], rel=1e-12)
+  assert table["gap"].tolist() == pytest.approx([_metrics(d)["gap"] for d in train_dirs],
+                                                rel=1e-12)
   for name in FIGURES:
     assert os.path.getsize(os.path.join(output, report.FILES[name])) > 5000
   qualitative = pd.read_csv(os.path.join(output, "qualitative.csv"))
   assert list(dict.fromkeys(qualitative["model"])) == ["Late", "AF"]
+  assert qualitative["video_id"].nunique() == 2
 
 
 def test_report_errors_are_one_line(experiment, tmp_path):
@@ -238,3 +241,30 @@ def test_budgets_are_what_the_docs_say():
   assert (quick.width, quick.token_size, quick.eval_steps) == (512, 16, (80, 160, 240))
   assert (full.width, full.token_size) == (8192, 128)  # the paper's sizes (72.9M / 341.2M)
   assert "32 tokens of 16" in quick.describe()
+
+
+def test_frame_level_attention_is_drawn_over_the_valid_frames(tmp_path):
+  from yt8m_fusion import models  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.report import figures  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.report import predictions  # pylint: disable=import-outside-toplevel
+  config = models.ModelConfig(
+      model="AttendFusion", feature_names=["rgb", "audio"], feature_sizes=[8, 4],
+      frame_features=True, num_classes=5,
+      params={"attend_frame_hidden_size": 8, "attend_num_heads": 2, "attend_key_dim": 4})
+  model = models.build_model(config)
+  rng = np.random.default_rng(0)
+  videos = {"video_ids": ["a", "b"], "inputs": {
+      "rgb": rng.integers(0, 256, (2, 10, 8), dtype=np.uint8),  # padded to 10 frames
+      "audio": rng.integers(0, 256, (2, 10, 4), dtype=np.uint8),
+      "num_frames": np.array([3, 5], dtype=np.int32)}}
+  received, first = predictions.attention_received(model, videos)
+  for name in ("rgb", "audio"):
+    assert received[name].shape == (2, 5)  # trimmed to the longest video
+    assert np.isnan(received[name][0, 3:]).all() and not np.isnan(received[name][1]).any()
+    # Each query's attention sums to 1 over the valid frames: the mean x frames is 1.
+    assert np.nanmean(received[name], axis=1) == pytest.approx([1.0, 1.0], rel=1e-5)
+    assert first[name].shape == (3, 3)
+  path = figures.attention(received, first, ["a", "b"], str(tmp_path / "attention.png"),
+                           "AttendFusion", frame_level=True)
+  with open(path, "rb") as handle:
+    assert handle.read(8) == PNG_SIGNATURE

@@ -35,9 +35,9 @@ import math
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
-import threading
 import zlib
 
 import numpy as np
@@ -526,17 +526,39 @@ def parse_tf_config(config):
   return cluster, task_type, task_id, is_chief, num_workers
 
 
-def _start_watchdog(timeout_secs, message):
-  """A timer that ends the process with `message` unless cancelled in time."""
+_WATCHDOG = """
+import os, select, signal, sys
+ready, _, _ = select.select([sys.stdin], [], [], float(sys.argv[1]))
+if not ready:
+  sys.stderr.write(sys.argv[3] + "\\n")
+  sys.stderr.flush()
+  os.kill(int(sys.argv[2]), signal.SIGKILL)
+"""
 
-  def give_up():
-    print(f"ERROR: {message}", file=sys.stderr, flush=True)
-    os._exit(WorkerLost.exit_code)  # pylint: disable=protected-access
 
-  timer = threading.Timer(timeout_secs, give_up)
-  timer.daemon = True
-  timer.start()
-  return timer
+class _Watchdog:
+  """A helper process that prints `message` and kills this process unless cancelled in
+  time. (TensorFlow holds the GIL while it waits for the cluster: a thread would not run,
+  and it ignores SIGTERM.) If this process ends first, the helper sees its pipe close."""
+
+  def __init__(self, timeout_secs, message):
+    read_fd, self._write_fd = os.pipe()
+    try:
+      self._process = subprocess.Popen(
+          [sys.executable, "-c", _WATCHDOG, str(timeout_secs), str(os.getpid()),
+           f"ERROR: {message}"], stdin=read_fd, close_fds=True)
+    finally:
+      os.close(read_fd)
+
+  def cancel(self):
+    if self._write_fd is None:
+      return
+    os.close(self._write_fd)  # the helper reads EOF and exits
+    self._write_fd = None
+    try:
+      self._process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+      self._process.kill()
 
 
 def _multi_worker_strategy(timeout_secs):
@@ -547,7 +569,7 @@ def _multi_worker_strategy(timeout_secs):
   logging.info("MultiWorkerMirroredStrategy: %s of %d worker(s)%s; waiting for the others "
                "(up to %d s)", name, num_workers, " (chief)" if is_chief else "", timeout_secs)
   # TensorFlow waits for missing workers without a limit: a watchdog ends the wait.
-  watchdog = _start_watchdog(timeout_secs, (
+  watchdog = _Watchdog(timeout_secs, (
       f"{name}: not all {num_workers} workers joined within --collective_timeout_secs="
       f"{timeout_secs} s ({addresses}); start every worker with its own TF_CONFIG task"))
   try:
@@ -581,9 +603,9 @@ def _tpu_strategy(tpu):
     tf.config.experimental_connect_to_cluster(resolver)  # nothing to do for "local"
     tf.tpu.experimental.initialize_tpu_system(resolver)
   except (ImportError, ValueError, RuntimeError, tf.errors.OpError) as error:
-    raise UserError(f"--strategy=tpu: cannot reach the TPU {tpu or '$TPU_NAME'!r} "
-                    f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") \
-        from None
+    which = repr(tpu) if tpu else "named by $TPU_NAME (no --tpu given)"
+    reason = " ".join(str(error).split())[:200] or type(error).__name__
+    raise UserError(f"--strategy=tpu: cannot reach the TPU {which} ({reason})") from None
   strategy = tf.distribute.TPUStrategy(resolver)
   logging.info("TPUStrategy: %d replica(s)", strategy.num_replicas_in_sync)
   return ClusterSetup(strategy)

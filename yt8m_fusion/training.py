@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from yt8m_fusion import losses
 from yt8m_fusion import metrics as yt8m_metrics
+from yt8m_fusion import optimizers
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion.errors import UserError
 
@@ -100,7 +101,8 @@ def build_optimizer(options, num_replicas=1):
   # what Keras' `clipnorm` does; 0 or less turns clipping off.
   clip = {"clipnorm": options.clip_gradient_norm} if options.clip_gradient_norm > 0 else {}
   if kind == "adam":
-    return keras.optimizers.Adam(learning_rate, **clip)
+    # Keras' Adam with one fused update kernel per variable (same variables and formula).
+    return optimizers.FusedAdam(learning_rate, **clip)
   if kind == "adamw":
     return keras.optimizers.AdamW(learning_rate, weight_decay=options.weight_decay, **clip)
   if kind == "sgd":

@@ -14,13 +14,14 @@ eval/metrics-<step>.json files, the validation curve. Then it writes the report
 
 Budgets (`BUDGETS`):
   quick  hidden widths 512 (Attend-Fusion: 32 tokens of 16), 240 steps of 256 videos (20
-         epochs of the demo's 3000), evaluated at 80/160/240: about 10 minutes on 2 idle cores.
+         epochs of the demo's 3000), evaluated at 80/160/240: 13.6 min on 2 busy CPU cores.
   full   the paper's sizes (hidden widths 8192, Attend-Fusion 64 tokens of 128: FC Late Fusion
-         341.2M parameters, Attend-Fusion 72.9M), 600 steps of 256, evaluated every 120: hours
-         on a CPU, meant for a GPU.
+         341.2M parameters, Attend-Fusion 72.9M), Adam 1e-4 (the project's default for these
+         sizes), 600 steps of 256 (50 epochs), evaluated every 120: hours on a CPU, meant for
+         a GPU.
 Both use --input_l2_norm=none (see docs/REPORTS.md: with the starter's joint L2 norm the FC
-baselines, which have no normalization layer, barely learn on the demo data within these
-budgets, while Attend-Fusion's LayerNorm makes it insensitive to the input scale).
+baselines barely learn on the demo data within these budgets, while Attend-Fusion learns
+either way).
 
 Rerunning the same command resumes: finished models are skipped, unfinished ones continue
 from their last checkpoint. --restart trains everything again from scratch.
@@ -101,7 +102,9 @@ class Budget:
 BUDGETS = {
     "quick": Budget("quick", width=512, token_size=16, batch_size=256, learning_rate=0.001,
                     eval_steps=(80, 160, 240), log_every_n_steps=10),
-    "full": Budget("full", width=8192, token_size=128, batch_size=256, learning_rate=0.001,
+    # Adam 1e-4: the project's default for the paper-size models (registry.PAPER_LEARNING_RATE;
+    # larger rates make the 8192-wide networks diverge or learn less).
+    "full": Budget("full", width=8192, token_size=128, batch_size=256, learning_rate=0.0001,
                    eval_steps=(120, 240, 360, 480, 600), log_every_n_steps=20),
 }
 
@@ -120,15 +123,20 @@ def train_flags(member, budget, train_dir):
           f"--train_dir={train_dir}", f"--batch_size={budget.batch_size}",
           f"--base_learning_rate={budget.learning_rate}", f"--seed={budget.seed}",
           "--num_epochs=1000000", f"--log_every_n_steps={budget.log_every_n_steps}",
-          f"--export_model_steps={10 * budget.eval_steps[-1]}"]
+          # Checkpoints at the end of each chunk (and every 15 min); resuming needs only the
+          # latest, and a paper-size FC Late Fusion checkpoint with Adam's slots is 4 GB.
+          f"--export_model_steps={10 * budget.eval_steps[-1]}", "--max_checkpoints_to_keep=2"]
 
 
-def plan(budget, output_dir, members=FAMILY, train_data_pattern="", eval_data_pattern=""):
+def plan(budget, output_dir, members=FAMILY, train_data_pattern="", eval_data_pattern="",
+         num_classes=None):
   """[(member, train_dir, [argument lists, one per chunk])]: what the experiment runs."""
   data = []
   if train_data_pattern:
     data = [f"--train_data_pattern={train_data_pattern}",
             f"--eval_data_pattern={eval_data_pattern}"]
+  if num_classes:
+    data.append(f"--num_classes={num_classes}")
   steps = []
   for member in members:
     train_dir = os.path.join(output_dir, RUNS_DIR, member.slug)
@@ -189,14 +197,14 @@ def _check_experiment(output_dir, budget, restart, data):
 
 
 def train_all(budget, output_dir, members, *, restart=False, train_data_pattern="",
-              eval_data_pattern=""):
+              eval_data_pattern="", num_classes=None):
   """Trains every member, chunk by chunk, skipping what is done.
 
   Returns ({slug: seconds} of the members trained by this call, [train_dir per member]).
   """
   os.makedirs(os.path.join(output_dir, LOGS_DIR), exist_ok=True)
   seconds, train_dirs = {}, []
-  steps = plan(budget, output_dir, members, train_data_pattern, eval_data_pattern)
+  steps = plan(budget, output_dir, members, train_data_pattern, eval_data_pattern, num_classes)
   for number, (member, train_dir, chunks) in enumerate(steps, start=1):
     train_dirs.append(train_dir)
     log_path = os.path.join(output_dir, LOGS_DIR, f"{member.slug}.log")
@@ -299,6 +307,8 @@ def define_flags():
   flags.DEFINE_integer("seed", None, "Random seed of every run (weights, data order); default "
                        "the budget's (1). Another seed in another --output_dir measures the "
                        "seed-to-seed spread.")
+  flags.DEFINE_integer("num_classes", None, "Vocabulary size of the data (train.py's default "
+                       "3862 when not given; 4716 for the 2017 data).", lower_bound=2)
   flags.DEFINE_bool("restart", False, "Train every model again from scratch (train.py "
                     "--start_new_model) instead of resuming finished or interrupted runs.")
   flags.DEFINE_bool("dry_run", False, "Print the train.py commands and exit.")
@@ -321,9 +331,11 @@ def main(argv):
   output_dir = FLAGS.output_dir
   data = {"train_data_pattern": FLAGS.train_data_pattern,
           "eval_data_pattern": FLAGS.eval_data_pattern}
+  if FLAGS.num_classes:
+    data["num_classes"] = FLAGS.num_classes
   if FLAGS.dry_run:
     for member, _, chunks in plan(budget, output_dir, members, FLAGS.train_data_pattern,
-                                  FLAGS.eval_data_pattern):
+                                  FLAGS.eval_data_pattern, FLAGS.num_classes):
       for arguments in chunks:
         print(" ".join([sys.executable, "-m", "yt8m_fusion.cli.train", *arguments]))
     return
@@ -341,7 +353,8 @@ def main(argv):
   started = time.time()
   seconds, train_dirs = train_all(budget, output_dir, members, restart=FLAGS.restart,
                                   train_data_pattern=FLAGS.train_data_pattern,
-                                  eval_data_pattern=FLAGS.eval_data_pattern)
+                                  eval_data_pattern=FLAGS.eval_data_pattern,
+                                  num_classes=FLAGS.num_classes)
   # Models trained by an earlier call (resumed or finished experiment) keep their times.
   per_model = {m.slug: seconds.get(m.slug, previous.get("seconds_per_model", {}).get(m.slug))
                for m in members}

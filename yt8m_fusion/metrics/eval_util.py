@@ -388,20 +388,25 @@ class EvaluationMetrics:
   when its denominator is 0.
   """
 
-  def __init__(self, num_class, top_k, top_n=None, *, f1_threshold=0.5):
+  def __init__(self, num_class, top_k, top_n=None, *, f1_threshold=0.5, exact_ties=True):
     """Args:
       num_class: number of classes (int > 1).
       top_k: top predictions per video fed to GAP and mAP (the starter uses 20).
       top_n: None, or each class's AP only keeps its top_n scores (eval.py: None).
       f1_threshold: score threshold for precision/recall/F1.
+      exact_ties: GAP and class APs order equal scores exactly as the starter (default).
+        False ranks non-positives first among equal scores: faster (no rebuild of the
+        starter's heap), but GAP/APs may then differ from the starter's in the last digits
+        when positives and non-positives share a score (see AveragePrecisionCalculator).
 
     Raises:
       ValueError: num_class is not an int > 1 or top_k is not a positive int.
     """
     if (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral)) or top_k <= 0:
       raise ValueError("top_k must be a positive integer.")
-    self.map_calculator = MeanAveragePrecisionCalculator(num_class, top_n=top_n)
-    self.global_ap_calculator = AveragePrecisionCalculator()
+    self.map_calculator = MeanAveragePrecisionCalculator(num_class, top_n=top_n,
+                                                         exact_ties=exact_ties)
+    self.global_ap_calculator = AveragePrecisionCalculator(exact_ties=exact_ties)
     self.num_class = int(num_class)
     self.top_k = int(top_k)
     self.top_n = top_n

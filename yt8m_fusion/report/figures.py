@@ -195,7 +195,7 @@ def per_class_ap(runs, path, class_info):
     line_axes.set_xlabel(class_info.get("frequency_name", "class frequency"))
     line_axes.set_ylabel("mean AP of the classes in the bin")
     line_axes.set_ylim(0, 1)
-    line_axes.set_title("per-class AP by class frequency", fontsize=10)
+    line_axes.set_title("per-class AP by class frequency (colors as on the left)", fontsize=10)
     line_axes.grid(True, alpha=0.3)
   return _save(figure, path)
 
@@ -246,6 +246,13 @@ def qualitative(examples, model_labels, path, name_width=40):
   return _save(figure, path)
 
 
+def _colorbar(figure, image, axes):
+  bar = figure.colorbar(image, ax=axes, fraction=0.046, pad=0.02)
+  bar.formatter = ticker.ScalarFormatter(useOffset=False)
+  bar.update_ticks()
+  return bar
+
+
 def attention(received, first_map, video_ids, path, label, frame_level):
   """Per modality: attention each token (or frame) receives, per video; and one full map."""
   names = list(received)
@@ -254,22 +261,29 @@ def attention(received, first_map, video_ids, path, label, frame_level):
                          gridspec_kw={"height_ratios": [1, 1.3]})
   unit = "frame" if frame_level else "token"
   for column, name in enumerate(names):
-    values = received[name]
+    values = np.ma.masked_invalid(received[name])
     axes = grid[0][column]
-    image = axes.imshow(values, aspect="auto", cmap="viridis", interpolation="nearest")
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="0.85")  # after the last frame
+    image = axes.imshow(values, aspect="auto", cmap=cmap, interpolation="nearest")
     axes.set_yticks(range(len(video_ids)))
     axes.set_yticklabels(video_ids, fontsize=7, family="monospace")
     axes.set_xlabel(f"{unit} (key)")
-    uniform = ("uniform: 1 / frames" if frame_level
-               else f"uniform: 1/{values.shape[1]} = {1 / values.shape[1]:.3f}")
-    axes.set_title(f"{name}: attention received by each {unit}\n(mean over heads and "
-                   f"queries; {uniform})", fontsize=9)
-    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.02)
+    if frame_level:
+      title = (f"{name}: attention received by each frame x the video's frames\n(mean over "
+               "heads and queries; 1 = uniform; grey: after the video's last frame)")
+    else:
+      title = (f"{name}: attention received by each token\n(mean over heads and queries; "
+               f"uniform: 1/{values.shape[1]} = {1 / values.shape[1]:.3f})")
+    axes.set_title(title, fontsize=9)
+    axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    _colorbar(figure, image, axes)
     axes = grid[1][column]
     image = axes.imshow(first_map[name], aspect="equal", cmap="magma", interpolation="nearest")
     axes.set_xlabel(f"{unit} (key)")
     axes.set_ylabel(f"{unit} (query)")
+    axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    axes.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     axes.set_title(f"{name}, video {video_ids[0]}: query x key (mean over heads)", fontsize=9)
-    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.02)
+    _colorbar(figure, image, axes)
   figure.suptitle(f"{label}: self-attention per modality", fontsize=11)
   return _save(figure, path)

@@ -91,7 +91,9 @@ def top_k(probabilities, k=3):
 def attention_received(model, videos):
   """{modality: [N, T] attention each token/frame receives, averaged over heads and queries}.
 
-  Frame-level: only the valid frames' queries count; padded frames receive 0 (masked keys).
+  Frame-level: only the valid frames' queries count, the values are multiplied by the
+  video's frames (1 = uniform attention), padded frames are NaN (masked keys), and frames
+  past the longest video are dropped.
   Also returns {modality: [T, T]} the first video's full map (mean over heads).
   """
   scorer = models.attention_scores_model(model)
@@ -102,12 +104,14 @@ def attention_received(model, videos):
   for name, value in scores.items():
     value = np.asarray(value, dtype=np.float64).mean(axis=1)  # [N, T(query), T(key)]
     if num_frames is not None:
-      length = value.shape[1]
-      valid = (np.arange(length)[None, :] < np.maximum(num_frames, 1)[:, None]).astype(float)
-      received[name] = (value * valid[:, :, None]).sum(axis=1) / valid.sum(axis=1,
-                                                                           keepdims=True)
-      first = int(max(num_frames[0], 1))
-      first_map[name] = value[0, :first, :first]
+      frames = np.maximum(np.asarray(num_frames), 1)
+      length = int(frames.max())  # the reader pads to --max_frames: drop the all-padding tail
+      value = value[:, :length, :length]
+      valid = (np.arange(length)[None, :] < frames[:, None]).astype(float)
+      mean = (value * valid[:, :, None]).sum(axis=1) / valid.sum(axis=1, keepdims=True)
+      # x the video's frames: 1 = uniform, comparable between videos of different lengths.
+      received[name] = np.where(valid > 0, mean * frames[:, None], np.nan)
+      first_map[name] = value[0, :frames[0], :frames[0]]
     else:
       received[name] = value.mean(axis=1)
       first_map[name] = value[0]

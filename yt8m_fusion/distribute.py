@@ -192,6 +192,11 @@ class ClusterSetup:
       and the step's scalar logs are passed as [1] vectors, which Keras averages over all
       replicas: every worker logs, and decides on (NaN loss), the same global values.
     """
+    if self.multi_worker and int(getattr(model, "steps_per_execution", 1) or 1) > 1:
+      # Keras' multi-step loop fetches the next batch inside a tf.cond, where the
+      # cross-worker end-of-data check cannot run ("You must feed a value for placeholder").
+      raise UserError(f"--steps_per_execution={model.steps_per_execution} does not work with "
+                      "--strategy=multi_worker (Keras 3 limitation); leave it at 1")
     if self.num_replicas > 1:
       _clip_after_all_reduce(model.optimizer)
     if self.multi_worker:

@@ -19,9 +19,21 @@ Python: `write_report(train_dirs, output_dir, ...)` (writer.py), `load_runs` (ru
 `results_table` (table.py). See docs/REPORTS.md.
 """
 
-from yt8m_fusion.report.runs import Run, load_run, load_runs
-from yt8m_fusion.report.table import results_table, to_markdown
-from yt8m_fusion.report.writer import FILES, Report, choose_comparison, write_report
+import importlib
 
-__all__ = ["FILES", "Report", "Run", "choose_comparison", "load_run", "load_runs",
-           "results_table", "to_markdown", "write_report"]
+# Imported on first use (PEP 562), so that `python -m yt8m_fusion.report` can check its flags
+# and report a mistake before TensorFlow is loaded.
+_EXPORTS = {
+    "Run": "runs", "load_run": "runs", "load_runs": "runs",
+    "results_table": "table", "to_markdown": "table",
+    "FILES": "writer", "Report": "writer", "choose_comparison": "writer",
+    "write_report": "writer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+  if name in _EXPORTS:
+    return getattr(importlib.import_module(f"yt8m_fusion.report.{_EXPORTS[name]}"), name)
+  raise AttributeError(f"module 'yt8m_fusion.report' has no attribute {name!r}")

@@ -1,6 +1,8 @@
 """python -m yt8m_fusion.report --train_dirs=DIR1,DIR2,... --output_dir=reports/"""
 
+import glob
 import logging
+import os
 
 from absl import app
 from absl import flags
@@ -37,15 +39,23 @@ def _split(value):
 
 
 def _expand(patterns):
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  """Globs expanded; local folders checked before TensorFlow is imported (a fast error)."""
   dirs = []
   for pattern in patterns:
+    remote = "://" in pattern
     if any(ch in pattern for ch in "*?["):
-      matches = sorted(tf.io.gfile.glob(pattern))
+      if remote:
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        matches = sorted(tf.io.gfile.glob(pattern))
+      else:
+        matches = sorted(glob.glob(pattern))
       if not matches:
         raise UserError(f"--train_dirs: {pattern} matches nothing")
       dirs.extend(matches)
     else:
+      if not remote and not os.path.isdir(pattern):
+        raise UserError(f"--train_dirs: {pattern} is not a folder; give folders written by "
+                        "train.py (each holds model_flags.json)")
       dirs.append(pattern)
   return dirs
 
@@ -53,9 +63,6 @@ def _expand(patterns):
 def main(argv):
   if len(argv) > 1:
     raise UserError(f"unexpected arguments {' '.join(argv[1:])}; flags are written --name=value")
-  from yt8m_fusion.cli import common  # pylint: disable=import-outside-toplevel
-  common.setup_logging()
-  from yt8m_fusion import report  # pylint: disable=import-outside-toplevel
   train_dirs = _expand(_split(FLAGS.train_dirs))
   if not train_dirs:
     raise UserError("--train_dirs is empty; give one or more folders written by train.py, "
@@ -63,6 +70,9 @@ def main(argv):
   compare = _split(FLAGS.compare) or None
   if compare is not None and len(compare) not in (1, 2):
     raise UserError(f"--compare={FLAGS.compare}: give one or two labels")
+  from yt8m_fusion.cli import common  # pylint: disable=import-outside-toplevel
+  common.setup_logging()
+  from yt8m_fusion import report  # pylint: disable=import-outside-toplevel
   result = report.write_report(
       train_dirs, FLAGS.output_dir, labels=_split(FLAGS.labels) or None, compare=compare,
       num_videos=FLAGS.num_videos, video_ids=_split(FLAGS.video_ids) or None,

@@ -87,6 +87,13 @@ def test_one_replica_keeps_the_learning_rate():
   assert rate == 0.01
 
 
+def test_several_steps_per_execution_are_refused_with_several_replicas():
+  class Model:  # what prepare_model reads first
+    steps_per_execution = 2
+  with pytest.raises(UserError, match="--steps_per_execution=2 does not work with 2 replicas"):
+    distribute.ClusterSetup(FakeStrategy(2)).prepare_model(Model())
+
+
 # -- where workers write ---------------------------------------------------------------------
 
 def test_the_chief_writes_in_train_dir_and_other_workers_in_a_removed_temp_dir(tmp_path):
@@ -173,11 +180,14 @@ def test_a_worker_that_stopped_sending_heartbeats_is_named():
 
 def test_a_lost_connection_names_the_peer():
   error = tf.errors.UnavailableError(None, None, (
+      "{{function_node __wrapped__CollectiveReduceV2_Nordering_token_1_device_/job:worker/"
+      "replica:0/task:1/device:CPU:0}} "
       "Collective ops is aborted by: recvmsg:Connection reset by peer\nAdditional GRPC error "
       "information from remote target /job:worker/replica:0/task:0 while calling "
       "/tensorflow.WorkerService/CompleteInstance"))
   lost = distribute.explain_collective_error(error, "worker 1", 600)
-  assert str(lost).startswith("worker 1: lost the connection to worker 0")
+  assert str(lost).startswith("worker 1: lost the connection to worker 0 (Collective ops is "
+                              "aborted by: recvmsg:Connection reset by peer)")
 
 
 def test_a_timeout_names_the_flag():

@@ -108,6 +108,16 @@ class ClusterSetup:
     return f"{self.task_type} {self.task_id}" if self.task_type else ""
 
   @property
+  def strategy_flag(self):
+    if self.multi_worker:
+      return "multi_worker"
+    if isinstance(self.strategy, tf.distribute.TPUStrategy):
+      return "tpu"
+    if isinstance(self.strategy, tf.distribute.MirroredStrategy):
+      return "mirrored"
+    return "default"
+
+  @property
   def needs_static_batches(self):
     # TPUs need fixed shapes; multi-replica steps split the batch evenly.
     return isinstance(self.strategy, tf.distribute.TPUStrategy)
@@ -192,11 +202,14 @@ class ClusterSetup:
       and the step's scalar logs are passed as [1] vectors, which Keras averages over all
       replicas: every worker logs, and decides on (NaN loss), the same global values.
     """
-    if self.multi_worker and int(getattr(model, "steps_per_execution", 1) or 1) > 1:
-      # Keras' multi-step loop fetches the next batch inside a tf.cond, where the
-      # cross-worker end-of-data check cannot run ("You must feed a value for placeholder").
-      raise UserError(f"--steps_per_execution={model.steps_per_execution} does not work with "
-                      "--strategy=multi_worker (Keras 3 limitation); leave it at 1")
+    steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
+    if steps_per_execution > 1 and self.num_replicas > 1 and not self.needs_static_batches:
+      # Keras 3's multi-step loop over a distributed dataset fails in TF 2.21 ("You must
+      # feed a value for placeholder tensor 'while/.../cond/Placeholder'"), with or
+      # without the adjustments below.
+      raise UserError(f"--steps_per_execution={steps_per_execution} does not work with "
+                      f"{self.num_replicas} replicas (--strategy={self.strategy_flag}) in "
+                      "Keras 3; leave it at 1")
     if self.num_replicas > 1:
       _clip_after_all_reduce(model.optimizer)
     if self.multi_worker:
@@ -375,6 +388,8 @@ def _read(variable):
 
 def _clip_after_all_reduce(optimizer):
   """Moves the optimizer's gradient clipping after the cross-replica gradient sum."""
+  # mixed_float16: a LossScaleOptimizer applies the gradients with its inner optimizer.
+  optimizer = getattr(optimizer, "inner_optimizer", optimizer)
   clips = any(getattr(optimizer, name, None) for name in ("clipnorm", "global_clipnorm",
                                                           "clipvalue"))
   if not clips or getattr(optimizer, "_yt8m_clip_after_all_reduce", False):
@@ -471,13 +486,14 @@ def explain_collective_error(error, who, timeout_secs=None):
                         re.S)
   if unhealthy:
     lost = _tasks_named(unhealthy.group(1))
-    return WorkerLost(f"{who}: {' and '.join(lost) or 'a worker'} stopped answering (crashed, "
-                      f"killed or preempted); {resume}")
+    return WorkerLost(f"{who}: {' and '.join(lost) or 'a worker'} stopped answering (it ended "
+                      f"on an error, crashed, or was killed or preempted: its log says why); "
+                      f"{resume}")
   collective = ("Collective ops is aborted" in text or "CoordinationService" in text
                 or "coordination service" in text.lower())
   if collective or isinstance(error, (tf.errors.UnavailableError, tf.errors.AbortedError)):
     lost = [name for name in _tasks_named(text) if name != who]
-    reason = " ".join(text.split("\n")[0].split())[:200]
+    reason = " ".join(re.sub(r"\{\{.*?\}\}", "", text.split("\n")[0]).split())[:200]
     return WorkerLost(f"{who}: lost the connection to {' and '.join(lost) or 'another worker'} "
                       f"({reason}); {resume}")
   return None

@@ -225,8 +225,11 @@ def main(argv):
     cluster.cleanup()
   common.log_skipped(skip_counter, "--train_data_pattern")
   if result.interrupted:
+    # Multi-worker: every worker stops when any of them receives SIGTERM; the chief's
+    # checkpoint is the one to resume from (other workers' copies are temporary).
     logging.warning("Received SIGTERM: saved %s; rerun the same command to resume",
-                    result.checkpoint_path)
+                    result.checkpoint_path if cluster.is_chief else
+                    f"{FLAGS.train_dir} (the chief's checkpoint)")
     sys.exit(EXIT_PREEMPTED)
   logging.info("Trained to step %d (epoch %d) in %.1f s", result.step, result.epoch,
                time.time() - start)

@@ -145,9 +145,9 @@ def training_runs(settings):
                                                **video)),
         ("attend_fusion_no_fused_adam", dict(model="AttendFusion", disable=["fused_adam"],
                                              **video)),
-        ("attend_fusion_bf16_no_classifier_dense", dict(
-            model="AttendFusion", mixed_precision="mixed_bfloat16",
-            disable=["classifier_dense"], **video)),
+        ("attend_fusion_bf16_no_fused_adam", dict(
+            model="AttendFusion", mixed_precision="mixed_bfloat16", disable=["fused_adam"],
+            **video)),
         # Other knobs: XLA, steps_per_execution.
         ("attend_fusion_xla", dict(model="AttendFusion", jit_compile=True, **video)),
         ("attend_fusion_bf16_xla", dict(model="AttendFusion", jit_compile=True,
@@ -258,6 +258,23 @@ def measure_precision():
   return result
 
 
+def add_best_peak_mfu(results):
+  """MFU of every training run against the best float32 peak seen anywhere in this run.
+
+  The conservative figure on a shared machine: a run slowed by other jobs is compared with
+  the peak of the quietest moment (the per-chunk `mfu` pairs each chunk with a peak measured
+  seconds before it; `mfu_cpu` compares FLOPs per CPU-second on both sides).
+  """
+  peaks = [((results.get("peak") or {}).get("float32") or {}).get("gflops") or 0.0]
+  for run in (results.get("training") or {}).values():
+    peaks.extend(run.get("peak_gflops_chunks") or [])
+  best = max(peaks)
+  results["best_float32_peak_gflops"] = best
+  for run in (results.get("training") or {}).values():
+    if best > 0 and run.get("achieved_gflops"):
+      run["mfu_vs_best_peak"] = run["achieved_gflops"] / best
+
+
 def summarize(results):
   """The targets' figures and whether each is met (None: not measured)."""
   training = results.get("training", {})
@@ -274,6 +291,8 @@ def summarize(results):
          lambda v: v >= TARGETS["attend_fusion_mfu"])
   figure("attend_fusion_mfu_cpu", attend.get("mfu_cpu"), TARGETS["attend_fusion_mfu"],
          lambda v: v >= TARGETS["attend_fusion_mfu"])
+  figure("attend_fusion_mfu_vs_best_peak", attend.get("mfu_vs_best_peak"),
+         TARGETS["attend_fusion_mfu"], lambda v: v >= TARGETS["attend_fusion_mfu"])
   side = ((results.get("compare") or {}).get("variants") or {}).get("mixed_bfloat16") or {}
   if side:  # side by side in one process, in turns: the steadier ratio
     speedup, speedup_cpu = side.get("ratio_to_first"), side.get("cpu_ratio_to_first")
@@ -336,8 +355,12 @@ def format_table(results):
   training = results.get("training", {})
   if training:
     lines.append("")
+    lines.append("MFU: paired with a peak measured in the same process before each chunk; "
+                 "MFU/CPU: per CPU-second on both sides; MFU/best: vs the best float32 peak "
+                 f"of the run ({results.get('best_float32_peak_gflops', 0):.0f} GFLOP/s). "
+                 "Training FLOPs = 3 x forward.")
     lines.append(f"{'training run (batch)':<46} {'ex/s':>8} {'GFLOP/ex':>9} {'MFU':>7} "
-                 f"{'MFU/CPU':>8} {'peak RSS':>10}")
+                 f"{'MFU/CPU':>8} {'MFU/best':>8} {'peak RSS':>10}")
     for name, run in training.items():
       if "error" in run:
         lines.append(f"  {name:<44} FAILED: {run['error'].splitlines()[0][:60]}")
@@ -346,6 +369,7 @@ def format_table(results):
       lines.append(f"  {label:<44} {_fmt(run['examples_per_second'], 'f'):>8} "
                    f"{_fmt(run['training_flops_per_example'], 'gflop'):>9} "
                    f"{_fmt(run['mfu'], 'pct'):>7} {_fmt(run['mfu_cpu'], 'pct'):>8} "
+                   f"{_fmt(run.get('mfu_vs_best_peak'), 'pct'):>8} "
                    f"{_fmt(run['peak_rss_bytes'], 'gib'):>10}")
   compare = results.get("compare") or {}
   if compare.get("variants"):
@@ -371,8 +395,10 @@ def format_table(results):
   if serving:
     lines.append("")
     lines.append(f"serving (AttendFusion, batch {serving['batch_size']})   examples/s")
-    lines.append(f"  serving_default, serialized tf.Example {serving['serving_examples_per_second']:>10.0f}")
-    lines.append(f"  model.predict, parsed tensors          {serving['predict_examples_per_second']:>10.0f}")
+    lines.append(f"  serving_default, serialized tf.Example {serving['serving_examples_per_second']:>10.0f}"
+                 f"   ({serving.get('serving_examples_per_cpu_second', float('nan')):.0f} per CPU-second)")
+    lines.append(f"  model.predict, parsed tensors          {serving['predict_examples_per_second']:>10.0f}"
+                 f"   ({serving.get('predict_examples_per_cpu_second', float('nan')):.0f} per CPU-second)")
   metrics = results.get("metrics")
   if metrics:
     lines.append("")
@@ -393,6 +419,7 @@ def format_table(results):
     lines.append("")
     lines.append(f"{'target':<34} {'value':>12} {'target':>10}  met")
     kinds = {"attend_fusion_mfu": ("pct", ">="), "attend_fusion_mfu_cpu": ("pct", ">="),
+             "attend_fusion_mfu_vs_best_peak": ("pct", ">="),
              "bf16_speedup": ("x", ">="), "bf16_speedup_cpu": ("x", ">="),
              "bf16_gap_difference": ("signed", "|.|<="),
              "input_vs_frame_training": ("x", ">="), "serving_vs_predict": ("pct", ">="),
@@ -428,6 +455,7 @@ def run(settings, sections=None, training_only=None):
     results["metrics"] = measure_metrics(settings)
   if wanted("precision") and settings.get("precision_check"):
     results["precision"] = measure_precision()
+  add_best_peak_mfu(results)
   results["seconds"] = time.perf_counter() - started
   results["load_average_end"] = list(os.getloadavg())
   results["targets"] = TARGETS

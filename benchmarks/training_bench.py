@@ -117,7 +117,7 @@ class _Chunks:
 
 # The project's speed-ups that `disable=` can turn off in this process, to measure what each
 # one brings (the "before" of each change; the values computed are the same either way).
-OPTIMIZATIONS = ("attention_2d", "classifier_dense", "fused_adam")
+OPTIMIZATIONS = ("attention_2d", "fused_adam")
 
 
 def disable_optimizations(names):
@@ -131,8 +131,6 @@ def disable_optimizations(names):
     raise ValueError(f"unknown optimizations {sorted(unknown)}; expected {OPTIMIZATIONS}")
   if "attention_2d" in names:  # Keras' MultiHeadAttention path
     layers.SelfAttentionBlock._fast_path_ok = lambda self, x, training: False  # pylint: disable=protected-access
-  if "classifier_dense" in names:  # keras.layers.Dense's product
-    layers.ClassifierDense.call = keras.layers.Dense.call
   if "fused_adam" in names:  # Keras' element-wise Adam update
     optimizers.FusedAdam.update_step = keras.optimizers.Adam.update_step
 

@@ -315,28 +315,6 @@ class SelfAttentionBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class ClassifierDense(keras.layers.Dense):
-  """keras.layers.Dense (same weights, config and checkpoints) for a wide classifier.
-
-  On 2-D inputs it computes the same product as (W^T x^T)^T: the classes become the rows of
-  the matmul. With 3862 classes (not a multiple of oneDNN's bfloat16 blocking), this makes the
-  classifier's forward + backward about 10% faster under mixed_bfloat16 on x86 CPUs and is
-  neutral in float32 (benchmarks/run.py). Other inputs, and quantized layers, take Dense's path.
-  """
-
-  def call(self, inputs, training=None):
-    if len(inputs.shape) != 2 or self.quantization_mode is not None:
-      return super().call(inputs, training=training)
-    kernel = ops.cast(self.kernel, self.compute_dtype)
-    x = ops.transpose(ops.matmul(ops.transpose(kernel), ops.transpose(inputs)))
-    if self.bias is not None:
-      x = ops.add(x, self.bias)
-    if self.activation is not None:
-      x = self.activation(x)
-    return x
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
 class MoeCombine(keras.layers.Layer):
   """The starter's mixture of experts, from gate and expert logits (float32 output).
 

@@ -31,7 +31,6 @@ starter run under NumPy 1.x. (Under NumPy 2 the verbatim starter code adds ``num
 positive counts and computes some AP terms in float32 when labels are float32.)
 """
 
-import array
 import numbers
 
 import numpy as np
@@ -105,16 +104,6 @@ def _positive_bits(words):
   return (words & np.uint64(1)).astype(bool)
 
 
-def _argsort_keys(keys):
-  """``argsort`` of uint32 keys as one sort of packed (key, index) words (much faster)."""
-  size = keys.size
-  bits = np.uint64(max(int(size - 1).bit_length(), 1))
-  packed = keys.astype(np.uint64) << bits
-  packed |= np.arange(size, dtype=np.uint64)
-  packed.sort()
-  return (packed & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.int64)
-
-
 def _mixed_runs(words, limit):
   """Runs of equal scores (in ``_packed_sort`` words) that mix positives and non-positives.
 
@@ -138,31 +127,52 @@ def _mixed_runs(words, limit):
 
 
 class _TupleKeys:
-  """Integer keys ordered like the starter's ``(score, label)`` heap tuples.
+  """Numbers ordered like the starter's ``(score, label)`` heap tuples.
 
-  Built from the uint32 score keys: ``keys = score_rank * levels + label_rank`` with
-  ``score_rank = ~key`` (ascending scores), so ``keys // levels`` orders the scores;
-  ``label_values[label_rank]`` gives the labels.
+  Built from the uint32 score keys: ``key = score_rank * levels + label_rank`` with
+  ``score_rank = ~score_key`` (ascending scores), so ``key // levels`` orders the scores;
+  ``label_values[label_rank]`` gives the labels. The keys are below ``2**32 * levels``, so
+  they are exact as float64 (Python floats are the quickest items for ``heapq``) unless there
+  are more than 2**21 distinct label values.
   """
 
   def __init__(self, score_keys, actuals):
     if np.all((actuals == 0) | (actuals == 1)):
-      self.levels, label_rank = 2, actuals.astype(np.int64)
+      self.levels, label_rank = 2, actuals
       self.label_values = np.array([0.0, 1.0])
     else:
       self.label_values, label_rank = np.unique(actuals, return_inverse=True)
       self.levels = len(self.label_values)
-    self.keys = (~score_keys).astype(np.int64) * self.levels + label_rank.reshape(-1)
+    self.as_float = self.levels <= 2**21
+    self.dtype = dtype = np.dtype(np.float64 if self.as_float else np.int64)
+    self.keys = (~score_keys).astype(dtype)
+    self.keys *= self.levels
+    self.keys += label_rank.reshape(-1).astype(dtype, copy=False)
 
-  def score_keys(self, tuple_keys):
-    if self.levels == 2:
-      return ~(tuple_keys >> 1).astype(np.uint32)
-    return ~(tuple_keys // self.levels).astype(np.uint32)
+  def decode(self, items):
+    """(uint32 score keys, positive flags) of heap items (a list of keys)."""
+    keys = np.fromiter(items, dtype=self.dtype, count=len(items)).astype(np.int64, copy=False)
+    if self.levels == 2:  # shifts: much faster than division
+      return ~(keys >> 1).astype(np.uint32), (keys & 1).astype(bool)
+    label_rank = keys % self.levels
+    score_keys = ~(keys // self.levels).astype(np.uint32)
+    return score_keys, self.label_values[label_rank] > 0
 
-  def positive(self, tuple_keys):
-    if self.levels == 2:
-      return (tuple_keys & 1).astype(bool)
-    return self.label_values[tuple_keys % self.levels] > 0
+
+def _run_members(list_keys, run_keys):
+  """Positions in a list of the items whose score key is one of ``run_keys`` (sorted).
+
+  Returns (positions ascending, index of each item's run). A 2**20-entry table of the keys'
+  low bits filters the list first, so only a few percent of it is searched.
+  """
+  low_bits = np.uint32((1 << 20) - 1)
+  table = np.zeros(1 << 20, dtype=bool)
+  table[run_keys & low_bits] = True
+  candidates = np.flatnonzero(table[list_keys & low_bits])
+  candidate_keys = list_keys[candidates]
+  run_index = np.minimum(np.searchsorted(run_keys, candidate_keys), run_keys.size - 1)
+  hit = run_keys[run_index] == candidate_keys
+  return candidates[hit], run_index[hit]
 
 
 def _ranges(starts, ends):
@@ -202,11 +212,13 @@ def _ap_from_keys(keys, positive, limit, numpos, words=None, runs=None):
     runs = _mixed_runs(words, limit)
   positive_sorted = _positive_bits(words)
   if runs is not None:
-    indices = _ranges(*runs)
-    members = _argsort_keys(keys)[indices]  # list positions of the items in those runs
+    run_keys = (words[runs[0]] >> np.uint64(1)).astype(np.uint32)  # ascending, like the runs
+    members, run_index = _run_members(keys, run_keys)
     shuffled = _starter_order.shuffled_positions(keys.size, members)
-    rearranged = np.lexsort((shuffled, keys[members]))
-    positive_sorted[indices] = positive[members[rearranged]]
+    # Each run's items in the starter's order (by shuffled position), runs one after another:
+    # the same places as the runs' sorted ranges.
+    rearranged = np.lexsort((shuffled, run_index))
+    positive_sorted[_ranges(*runs)] = positive[members[rearranged]]
   return _sum_ap_terms(np.flatnonzero(positive_sorted[:limit]), numpos)
 
 
@@ -239,20 +251,15 @@ def _calculator_ap(scores, actuals, top_n, total_num_positives, exact_ties=True)
     return _sum_ap_terms(np.flatnonzero(words[:limit] & np.uint64(1)), numpos)
   # Rebuild the starter's heap list, then apply its shuffle + stable sort.
   tuple_keys = _TupleKeys(keys, actuals)
-  # Python floats (exact integers below 2**53) are the quickest keys for heapq.
-  as_float = int(tuple_keys.keys.max()) < 2**53
-  key_list = (tuple_keys.keys.astype(np.float64) if as_float else tuple_keys.keys).tolist()
+  key_list = tuple_keys.keys.tolist()
+  del tuple_keys.keys
   heap = _starter_order.heap_layout(key_list, top_n, tuple_keys.levels)
   del key_list
-  if as_float:
-    heap = np.frombuffer(array.array("d", heap), dtype=np.float64).astype(np.int64)
-  else:
-    heap = np.fromiter(heap, dtype=np.int64, count=len(heap))
-  heap_keys = tuple_keys.score_keys(heap)
-  heap_positive = tuple_keys.positive(heap)
-  if heap.size == size:  # same items: the sorted words and runs above still apply
+  heap_keys, heap_positive = tuple_keys.decode(heap)
+  del heap
+  if heap_keys.size == size:  # same items: the sorted words and runs above still apply
     return _ap_from_keys(heap_keys, heap_positive, limit, numpos, words, runs)
-  return _ap_from_keys(heap_keys, heap_positive, min(heap.size, limit), numpos)
+  return _ap_from_keys(heap_keys, heap_positive, min(heap_keys.size, limit), numpos)
 
 
 def _grouped_aps(groups, scores, actuals, num_groups, totals, top_n, exact_ties=True):

@@ -118,6 +118,34 @@ class _Chunks:
     self.callback = Callback()
 
 
+class _StepSpan:
+  """Wall and CPU seconds from the first step's start to the last step's end of a fit() call.
+
+  fit() itself costs more than its steps: tearing down its dataset iterator took 0.5-2 s here
+  (fit returned up to 2 s after on_train_end), which would swamp a round of a few steps.
+  """
+
+  def __init__(self):
+    import keras  # pylint: disable=import-outside-toplevel
+    self.wall = self.cpu = 0.0
+    outer = self
+
+    class Callback(keras.callbacks.Callback):
+      def on_train_begin(self, logs=None):
+        outer.start = None
+
+      def on_train_batch_begin(self, batch, logs=None):
+        if outer.start is None:
+          outer.start = (time.perf_counter(), peak_lib.cpu_seconds())
+
+      def on_train_batch_end(self, batch, logs=None):
+        outer.wall = time.perf_counter() - outer.start[0]
+        outer.cpu = peak_lib.cpu_seconds() - outer.start[1]
+
+    self.start = None
+    self.callback = Callback()
+
+
 # The project's speed-ups that `disable=` can turn off in this process, to measure what each
 # one brings (the "before" of each change; the values computed are the same either way).
 OPTIMIZATIONS = ("attention_2d", "fused_adam")
@@ -240,11 +268,12 @@ def compare_training(variants, rounds=3, steps_per_round=2, batch_size=1024, see
   common.set_precision_policy("float32")
   rates = {name: [] for name in variants}
   cpu_rates = {name: [] for name in variants}
+  timer = _StepSpan()
   for _ in range(rounds):
     for name, (net, dataset) in built.items():
-      wall, cpu = time.perf_counter(), peak_lib.cpu_seconds()
-      net.fit(dataset, steps_per_epoch=steps_per_round, epochs=1, verbose=0)
-      wall, cpu = time.perf_counter() - wall, peak_lib.cpu_seconds() - cpu
+      net.fit(dataset, steps_per_epoch=steps_per_round, epochs=1, verbose=0,
+              callbacks=[timer.callback])
+      wall, cpu = timer.wall, timer.cpu
       rates[name].append(steps_per_round * batch_size / wall)
       cpu_rates[name].append(steps_per_round * batch_size / max(cpu, 1e-9))
   first = next(iter(variants))

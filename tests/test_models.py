@@ -138,6 +138,23 @@ def test_fc_late_fusion_paper_size():
   assert models.forward_flops(model) == 2 * (params - 2 * (3 * 8192 + 3862))
 
 
+@pytest.mark.parametrize("combination", ["sum_logits", "mean_probabilities"])
+def test_fc_late_fusion_combinations(combination):
+  """The modality classifiers' logits summed before one sigmoid, or their sigmoids averaged."""
+  net = models.build_model(tiny_config("FCLateFusion", fc_late_fusion=combination))
+  batch = video_batch(3)
+  logits = []
+  for name in ("mean_rgb", "mean_audio"):
+    branch = keras.Model(net.inputs, net.get_layer(f"{name}_classifier").output)
+    logits.append(np.asarray(branch(batch), np.float64))
+  sigmoid = lambda x: 1 / (1 + np.exp(-x))
+  expected = (sigmoid(logits[0] + logits[1]) if combination == "sum_logits"
+              else (sigmoid(logits[0]) + sigmoid(logits[1])) / 2)
+  np.testing.assert_allclose(np.asarray(net(batch)), expected, rtol=1e-5, atol=1e-6)
+  # Same weights either way: the paper's 341,204,524 parameters do not depend on it.
+  assert net.count_params() == models.build_model(tiny_config("FCLateFusion")).count_params()
+
+
 # --- Shapes and dtypes -----------------------------------------------------------------------
 
 

@@ -309,3 +309,19 @@ class _Completed:
   def __init__(self, returncode, stderr):
     self.returncode = returncode
     self.stderr = stderr
+
+
+def test_out_of_memory_in_training_is_not_reported_as_bad_data(inputs, tmp_path, monkeypatch):
+  """A TensorFlow OOM during fit says to lower --batch_size (no scan of the data files)."""
+  from yt8m_fusion import training  # pylint: disable=import-outside-toplevel
+
+  def out_of_memory(*args, **kwargs):
+    raise tf.errors.ResourceExhaustedError(
+        None, None, "OOM when allocating tensor with shape[2,7000000] and type float")
+
+  monkeypatch.setattr(training, "fit", out_of_memory)
+  program, args = _train(inputs, str(tmp_path), "train")
+  result = run_main(program, *args)
+  line = _assert_one_error_line(result, ["out of memory at --batch_size=2",
+                                         "OOM when allocating tensor", "lower --batch_size"])
+  assert "--train_data_pattern" not in line

@@ -52,6 +52,23 @@ def test_explicit_flags_that_contradict_the_saved_model_are_rejected(tmp_path):
   assert merged.model == "AttendFusion" and merged.params["fusion_hidden_size"] == 8192
 
 
+def test_saved_models_keep_the_behaviour_of_flags_added_later(tmp_path):
+  """A model_flags.json from before --fc_late_fusion existed rebuilds mean_probabilities."""
+  requested = make_config(model="FCLateFusion",
+                          params={"fusion_hidden_size": 8192, "fc_late_fusion": "sum_logits"})
+  old = make_config(model="FCLateFusion")  # saved without the flag
+  merged = train_dir_lib.merge_config(old, requested, set(), str(tmp_path))
+  assert merged.params["fc_late_fusion"] == "mean_probabilities"
+  # Saved with the flag: the saved value; given explicitly for an old model: the given one.
+  new = make_config(model="FCLateFusion",
+                    params={"fusion_hidden_size": 8192, "fc_late_fusion": "sum_logits"})
+  assert train_dir_lib.merge_config(new, requested, set(), str(tmp_path)).params[
+      "fc_late_fusion"] == "sum_logits"
+  explicit = train_dir_lib.merge_config(make_config(model="FCLateFusion"), requested,
+                                        {"fc_late_fusion"}, str(tmp_path))
+  assert explicit.params["fc_late_fusion"] == "sum_logits"
+
+
 def test_start_new_model_removes_only_our_files(tmp_path):
   for name in ["model_flags.json", "checkpoint", "model.ckpt-10.index",
                "model.ckpt-10.data-00000-of-00001", "events.out.tfevents.1.host",

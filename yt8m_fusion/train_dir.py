@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from yt8m_fusion import io_utils
 from yt8m_fusion.errors import UserError
+from yt8m_fusion.models import hparams
 from yt8m_fusion.models.config import ModelConfig
 
 MODEL_FLAGS_FILE = "model_flags.json"
@@ -92,8 +93,12 @@ def merge_config(saved, requested, explicit_flags, train_dir):
     raise UserError(f"{model_flags_path(train_dir)} does not match the command line ({details}); "
                     "drop those flags to use the saved model, or pass --start_new_model or "
                     "another --train_dir to train a new one")
-  # Hyper-parameters added since the model was saved take their current defaults.
+  # Hyper-parameters added since the model was saved take their current defaults, or the
+  # value that reproduces the old behaviour where the default changed it.
   params = dict(requested.params)
+  if saved.params:  # our format (the starter's five-key files have no hyper-parameters)
+    params.update({key: value for key, value in hparams.VALUES_BEFORE_FLAG_EXISTED.items()
+                   if key in params and key not in explicit_flags})
   params.update(saved.params)
   saved.params = params
   return saved

@@ -49,6 +49,16 @@ def set_precision_policy(policy):
   keras.mixed_precision.set_global_policy(policy)
 
 
+def out_of_memory_error(error, batch_size):
+  """A UserError for a TensorFlow out-of-memory error (else None): it is not a data problem."""
+  if not isinstance(error, tf.errors.ResourceExhaustedError):
+    return None
+  detail = " ".join(str(getattr(error, "message", error)).split())[:200]
+  return UserError(f"out of memory at --batch_size={batch_size} ({detail}); lower --batch_size, "
+                   "or use --mixed_precision=mixed_bfloat16 (CPU) / mixed_float16 (GPU), or a "
+                   "smaller model")
+
+
 def explain_data_error(error, data_pattern, config, flag_name):
   """A TensorFlow error met while reading data -> a UserError naming file and feature."""
   try:

@@ -219,6 +219,9 @@ def main(argv):
     lost = cluster.explain_error(error)  # multi-worker: another worker stopped
     if lost is not None:
       raise lost from None
+    memory = common.out_of_memory_error(error, FLAGS.batch_size)
+    if memory is not None:
+      raise memory from None
     raise common.explain_data_error(error, train_pattern, config, "--train_data_pattern") \
         from None
   finally:

@@ -11,7 +11,9 @@ they are comparable. Every one takes video-level or frame-level input (pooled fi
 - FCRNModel: Dense projection, then residual blocks h + f(h).
 - FCRGNModel: residual blocks whose branch is context-gated, f(h) * sigmoid(W f(h) + b).
 - FCMidFusion: per-modality FC layers, concatenation, FC layers.
-- FCLateFusion: per-modality FC stack and classifier; the modality probabilities averaged.
+- FCLateFusion: per-modality FC stack and classifier, combined late: the modality logits
+  summed before one sigmoid (--fc_late_fusion=sum_logits, default) or the modality
+  probabilities averaged (mean_probabilities).
 """
 
 import keras
@@ -75,12 +77,17 @@ def build_mid_fusion(config, inputs, hp):
 
 def build_late_fusion(config, inputs, hp):
   features = common.video_features(config, inputs, hp)
-  predictions = []
+  logits = []
   for name, x in zip(config.feature_names, features):
     prefix = common.safe_name(name)
     x = _fc_stack(x, hp, hp["fc_num_layers"], f"{prefix}_fc")
-    if len(features) == 1:
-      return _classifier(x, config.num_classes, name=f"{prefix}_classifier")
-    predictions.append(_classifier(x, config.num_classes, name=f"{prefix}_classifier",
-                                   output_name=f"{prefix}_predictions"))
-  return keras.layers.Average(dtype="float32", name="predictions")(predictions)
+    logits.append(keras.layers.Dense(config.num_classes, name=f"{prefix}_classifier")(x))
+  if len(logits) == 1:
+    return common.probabilities(logits[0])
+  if hp["fc_late_fusion"] == "mean_probabilities":
+    probabilities = [common.probabilities(x, name=f"{common.safe_name(name)}_predictions")
+                     for name, x in zip(config.feature_names, logits)]
+    return keras.layers.Average(dtype="float32", name="predictions")(probabilities)
+  # Summed logits: each modality adds its evidence (log-odds), so one confident modality is
+  # enough; averaging probabilities caps a class seen in one modality at about 0.5.
+  return common.probabilities(keras.layers.Add(name="fused_logits")(logits))

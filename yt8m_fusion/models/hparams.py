@@ -21,6 +21,7 @@ INPUT_L2_NORM_MODES = ("joint", "per_feature", "none")
 FRAME_POOLING_METHODS = ("mean", "max")
 DBOF_POOLING_METHODS = ("max", "average", "mean")
 FC_NORMALIZATIONS = ("none", "batch", "layer")
+LATE_FUSION_COMBINATIONS = ("sum_logits", "mean_probabilities")
 VIDEO_LEVEL_CLASSIFIERS = ("MoeModel", "LogisticModel")
 
 
@@ -121,6 +122,12 @@ HPARAMS = (
            lower_bound=1),
     HParam("fc_mid_fused_layers", "integer", 1,
            "FCMidFusion: hidden layers after the concatenation.", lower_bound=0),
+    HParam("fc_late_fusion", "enum", "sum_logits",
+           "FCLateFusion: how the modality classifiers are combined. sum_logits: one sigmoid "
+           "of the summed logits (a class seen in one modality only can still score near 1); "
+           "mean_probabilities: the average of the modalities' sigmoid outputs (a class seen "
+           "in one modality only scores at most about 0.5).",
+           choices=LATE_FUSION_COMBINATIONS),
     HParam("fc_activation", "string", "relu", "FC baselines: hidden-layer activation."),
     HParam("fc_dropout", "float", 0.0, "FC baselines: dropout rate after each hidden layer.",
            lower_bound=0.0),
@@ -128,6 +135,11 @@ HPARAMS = (
            "FC baselines: normalization of each hidden layer before its activation.",
            choices=FC_NORMALIZATIONS),
 )
+
+# Hyper-parameters added after the first release whose default changed the model's behaviour:
+# a model_flags.json written before they existed gets these values, not the new defaults,
+# so that a saved model is rebuilt as it was trained.
+VALUES_BEFORE_FLAG_EXISTED = {"fc_late_fusion": "mean_probabilities"}
 
 _BY_NAME = {hparam.name: hparam for hparam in HPARAMS}
 HPARAM_NAMES = tuple(_BY_NAME)

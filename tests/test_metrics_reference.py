@@ -83,7 +83,7 @@ def test_tie_data_goes_through_the_exact_paths(monkeypatch):
 
     monkeypatch.setattr(module, attribute, wrapped)
 
-  spy("heap", _starter_order, "heap_layout")
+  spy("heap", _starter_order, "heap_positions")
   spy("shuffle", _starter_order, "shuffled_positions")
   spy("argpartition_rows", eval_util, "_exact_rows")
   rng = np.random.default_rng(1)
@@ -222,3 +222,42 @@ def test_benchmark_measure_reports_equal_values():
                               reference_videos=256)
   assert figures["reference_extrapolated"] is True
   assert figures["values_equal"] is True
+
+
+class _KeyOnly:
+  """A heap item compared by its key alone (as heapq compares the starter's tuples)."""
+  __slots__ = ("key", "index")
+
+  def __init__(self, key, index):
+    self.key, self.index = key, index
+
+  def __lt__(self, other):
+    return self.key < other.key
+
+
+@pytest.mark.parametrize("kind", ["random", "duplicates", "ascending", "descending", "three_values",
+                                  "zigzag"])
+@pytest.mark.parametrize("size", [1, 2, 5, 17, 1000, 20000])
+def test_heap_positions_equal_a_heapq_replay(kind, size):
+  """heap_positions finds where heappush leaves chosen items, as heapq does (worst cases too)."""
+  rng = np.random.default_rng(size)
+  keys = {"random": lambda: rng.integers(0, 10**9, size),
+          "duplicates": lambda: rng.integers(0, max(size // 3, 1), size),
+          "ascending": lambda: np.sort(rng.integers(0, 10**6, size)),
+          "descending": lambda: np.sort(rng.integers(0, 10**6, size))[::-1],
+          "three_values": lambda: rng.integers(0, 3, size),
+          "zigzag": lambda: np.where(np.arange(size) % 2 == 0, np.arange(size),
+                                     4 * size - np.arange(size))}[kind]().astype(np.int64)
+  heap = []
+  for index, key in enumerate(keys.tolist()):
+    heapq.heappush(heap, _KeyOnly(key, index))
+  truth = np.empty(size, dtype=np.int64)
+  for position, item in enumerate(heap):
+    truth[item.index] = position
+  chosen = rng.choice(np.unique(keys), size=max(1, np.unique(keys).size // 20), replace=False)
+  for pushes in (np.flatnonzero(np.isin(keys, chosen)), np.arange(size)):
+    found = _starter_order.heap_positions(keys, pushes)
+    # Items with identical keys are interchangeable: compare the positions key by key.
+    for key in np.unique(keys[pushes]).tolist():
+      same = keys[pushes] == key
+      assert sorted(found[same].tolist()) == sorted(truth[pushes[same]].tolist()), key

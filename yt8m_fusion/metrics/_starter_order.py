@@ -211,3 +211,168 @@ def heap_layout(keys, top_n=None, label_levels=1):
       pop(heap)
       push(heap, key)
   return heap
+
+
+# --------------------------------------------------------------------------------------
+# Where pushed items end up in a heapq list, without replaying the heap.
+# --------------------------------------------------------------------------------------
+#
+# In a heap filled only by heappush (the starter's AP calculator without top_n), push t
+# appends the item at index t and moves it up past every ancestor it is strictly smaller
+# than. Three facts make single items traceable:
+#   * the value at a node only decreases over time (a push moves values down a path);
+#   * node a first holds a value <= k at T_a(k) = the first push s in a's subtree with
+#     s > T_parent(a)(k) and key_s <= k (T_root(k) = the first push with key <= k);
+#   * an item with key k sitting at node p moves to p's child towards s at the first later
+#     push s in p's subtree with key_s < k, and otherwise never moves.
+# So the item pushed at tau with key k settles at the first node a on the path from the
+# root to tau with T_a(k) == tau, then follows those later pushes down. Each step asks for
+# the first index after some time in a subtree whose key is below a bound: subtree levels are
+# contiguous index ranges, answered with a block-minimum sparse table (vectorized over all
+# the items asked about). Identical keys are interchangeable (same score and label).
+
+_BLOCK = 16
+
+
+def _floor_log2(values):
+  """floor(log2(v)) for positive integers below 2**53 (exact, via frexp)."""
+  return np.frexp(np.asarray(values, dtype=np.float64))[1].astype(np.int64) - 1
+
+
+class _FirstBelow:
+  """``first(lo, hi, bound)``: the smallest i in [lo, hi] with keys[i] < bound, else -1."""
+
+  def __init__(self, keys):
+    self.size = keys.size
+    blocks = -(-keys.size // _BLOCK)
+    self.padded = np.full(blocks * _BLOCK, np.iinfo(np.int64).max, dtype=np.int64)
+    self.padded[:keys.size] = keys
+    levels = max(int(blocks).bit_length(), 1)
+    # table[j, b] = min of blocks b .. b + 2**j - 1 (a sparse table over the block minima).
+    self.table = np.full((levels, blocks), np.iinfo(np.int64).max, dtype=np.int64)
+    self.table[0] = self.padded.reshape(blocks, _BLOCK).min(axis=1)
+    for level in range(1, levels):
+      width = 1 << (level - 1)
+      np.minimum(self.table[level - 1, :blocks - width], self.table[level - 1, width:],
+                 out=self.table[level, :blocks - width])
+    self._offsets = np.arange(_BLOCK)
+
+  def _range_min(self, first, last):
+    """Minimum key over blocks first..last (first <= last)."""
+    level = _floor_log2(last - first + 1)
+    return np.minimum(self.table[level, first], self.table[level, last - (1 << level) + 1])
+
+  def _scan(self, block, start, stop, bound):
+    """First index of `block` within [start, stop] whose key is below bound, else -1."""
+    cells = block[:, None] * _BLOCK + self._offsets
+    hit = ((self.padded[cells] < bound[:, None]) & (cells >= start[:, None])
+           & (cells <= stop[:, None]))
+    column = hit.argmax(axis=1)
+    rows = np.arange(cells.shape[0])
+    return np.where(hit[rows, column], cells[rows, column], -1)
+
+  def __call__(self, lo, hi, bound):
+    result = np.full(lo.size, -1, dtype=np.int64)
+    valid = lo <= hi
+    probe = valid & (self.padded[np.where(valid, lo, 0)] < bound)  # usually enough
+    result[probe] = lo[probe]
+    rest = np.flatnonzero(valid & ~probe)
+    if rest.size == 0:
+      return result
+    lo, hi, bound = lo[rest] + 1, hi[rest], bound[rest]
+    answer = np.full(rest.size, -1, dtype=np.int64)
+    open_ = lo <= hi
+    lo_block, hi_block = lo // _BLOCK, hi // _BLOCK
+    rows = np.flatnonzero(open_)
+    answer[rows] = self._scan(lo_block[rows], lo[rows], hi[rows], bound[rows])
+    # Whole blocks between lo's and hi's: binary search for the first with a key below.
+    rows = np.flatnonzero(open_ & (answer < 0) & (hi_block - lo_block >= 2))
+    if rows.size:
+      first, last = lo_block[rows] + 1, hi_block[rows] - 1
+      some = self._range_min(first, last) < bound[rows]
+      rows, first, last = rows[some], first[some], last[some]
+      while True:
+        wide = last > first
+        if not np.any(wide):
+          break
+        half = (last - first + 1) // 2
+        left = np.where(wide, first + np.maximum(half, 1) - 1, first)
+        in_left = self._range_min(first, left) < bound[rows]
+        last = np.where(wide & in_left, left, last)
+        first = np.where(wide & ~in_left, left + 1, first)
+      answer[rows] = self._scan(first, first * _BLOCK, first * _BLOCK + _BLOCK - 1,
+                                bound[rows])
+    rows = np.flatnonzero(open_ & (answer < 0) & (hi_block > lo_block))
+    answer[rows] = self._scan(hi_block[rows], hi_block[rows] * _BLOCK, hi[rows], bound[rows])
+    result[rest] = answer
+    return result
+
+
+def _first_in_subtree_after(first_below, node, time, bound):
+  """The first push s > time in node's subtree with key_s < bound, else -1 (vectorized)."""
+  size = first_below.size
+  # Level j of node's subtree holds indices (node+1)*2**j - 1 .. (node+2)*2**j - 2; start at
+  # the first level that reaches past `time`: the smallest j with (node+2)*2**j >= time+3.
+  ratio = -(-(time + 3) // (node + 2))
+  level = np.where(ratio <= 1, 0, _floor_log2(np.maximum(ratio - 1, 1)) + 1)
+  result = np.full(node.size, -1, dtype=np.int64)
+  active = np.arange(node.size)
+  while active.size:
+    n, j = node[active], level[active]
+    start = ((n + 1) << j) - 1
+    exists = start < size
+    active, n, j, start = active[exists], n[exists], j[exists], start[exists]
+    if not active.size:
+      break
+    end = np.minimum(((n + 2) << j) - 2, size - 1)
+    found = first_below(np.maximum(start, time[active] + 1), end, bound[active])
+    result[active[found >= 0]] = found[found >= 0]
+    active = active[found < 0]
+    level[active] += 1
+  return result
+
+
+def heap_positions(keys, pushes):
+  """Where heapq.heappush of ``keys`` (in order) leaves the items pushed at ``pushes``.
+
+  Args:
+    keys: int64 array, the pushed keys in push order (compared as numbers).
+    pushes: int64 array of push indices to locate.
+
+  Returns:
+    int64 array: each item's index in the final heap list. Items with identical keys are
+    interchangeable: their positions are those of heapq's as a set.
+  """
+  keys = np.asarray(keys, dtype=np.int64)
+  pushes = np.asarray(pushes, dtype=np.int64)
+  if pushes.size == 0:
+    return np.zeros(0, dtype=np.int64)
+  first_below = _FirstBelow(keys)
+  bound = keys[pushes]
+  # Settle: walk down the path from the root to the push's own index.
+  depth = _floor_log2(pushes + 1)
+  node = np.zeros(pushes.size, dtype=np.int64)
+  previous = np.full(pushes.size, -1, dtype=np.int64)
+  active = np.arange(pushes.size)
+  step = 0
+  while active.size:
+    tau = pushes[active]
+    ancestor = ((tau + 1) >> (depth[active] - step)) - 1
+    first = _first_in_subtree_after(first_below, ancestor, previous[active],
+                                    bound[active] + 1)  # key <= bound
+    settled = (first < 0) | (first >= tau)  # the item itself is the first: it stops here
+    node[active[settled]] = ancestor[settled]
+    previous[active[~settled]] = first[~settled]
+    active = active[~settled]
+    step += 1
+  # Descend: later, smaller keys pushed into the item's subtree move it down, one level each.
+  time = pushes.copy()
+  active = np.arange(pushes.size)
+  while active.size:
+    later = _first_in_subtree_after(first_below, node[active], time[active], bound[active])
+    moves = later >= 0
+    active, later = active[moves], later[moves]
+    here = node[active]
+    node[active] = ((later + 1) >> (_floor_log2(later + 1) - _floor_log2(here + 1) - 1)) - 1
+    time[active] = later
+  return node

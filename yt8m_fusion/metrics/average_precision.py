@@ -136,14 +136,14 @@ class _TupleKeys:
   are more than 2**21 distinct label values.
   """
 
-  def __init__(self, score_keys, actuals):
+  def __init__(self, score_keys, actuals, for_heapq=True):
     if np.all((actuals == 0) | (actuals == 1)):
       self.levels, label_rank = 2, actuals
       self.label_values = np.array([0.0, 1.0])
     else:
       self.label_values, label_rank = np.unique(actuals, return_inverse=True)
       self.levels = len(self.label_values)
-    self.as_float = self.levels <= 2**21
+    self.as_float = for_heapq and self.levels <= 2**21
     self.dtype = dtype = np.dtype(np.float64 if self.as_float else np.int64)
     self.keys = (~score_keys).astype(dtype)
     self.keys *= self.levels
@@ -210,15 +210,31 @@ def _ap_from_keys(keys, positive, limit, numpos, words=None, runs=None):
   if words is None:
     words = _packed_sort(keys, positive)
     runs = _mixed_runs(words, limit)
+  if runs is None:
+    return _sum_ap_terms(np.flatnonzero(_positive_bits(words)[:limit]), numpos)
+  members, run_index = _run_members(keys, _run_keys(words, runs))
+  return _ap_in_starter_order(words, runs, positive[members], run_index, members, keys.size,
+                              limit, numpos)
+
+
+def _run_keys(words, runs):
+  """The uint32 score keys of the runs (ascending, like the runs)."""
+  return (words[runs[0]] >> np.uint64(1)).astype(np.uint32)
+
+
+def _ap_in_starter_order(words, runs, member_positive, run_index, list_positions, list_size,
+                         limit, numpos):
+  """AP with the tied items of ``runs`` in the starter's order.
+
+  ``member_positive`` / ``run_index`` / ``list_positions``: each tied item's positive flag,
+  run and position in the list the starter shuffles (of ``list_size`` items).
+  """
   positive_sorted = _positive_bits(words)
-  if runs is not None:
-    run_keys = (words[runs[0]] >> np.uint64(1)).astype(np.uint32)  # ascending, like the runs
-    members, run_index = _run_members(keys, run_keys)
-    shuffled = _starter_order.shuffled_positions(keys.size, members)
-    # Each run's items in the starter's order (by shuffled position), runs one after another:
-    # the same places as the runs' sorted ranges.
-    rearranged = np.lexsort((shuffled, run_index))
-    positive_sorted[_ranges(*runs)] = positive[members[rearranged]]
+  shuffled = _starter_order.shuffled_positions(list_size, list_positions)
+  # Each run's items in the starter's order (by shuffled position), runs one after another:
+  # the same places as the runs' sorted ranges.
+  rearranged = np.lexsort((shuffled, run_index))
+  positive_sorted[_ranges(*runs)] = member_positive[rearranged]
   return _sum_ap_terms(np.flatnonzero(positive_sorted[:limit]), numpos)
 
 
@@ -249,7 +265,16 @@ def _calculator_ap(scores, actuals, top_n, total_num_positives, exact_ties=True)
     # Without mixed ties the kept items' positive flags in score order do not depend on the
     # tie order (otherwise: non-positives first, as the words are sorted).
     return _sum_ap_terms(np.flatnonzero(words[:limit] & np.uint64(1)), numpos)
-  # Rebuild the starter's heap list, then apply its shuffle + stable sort.
+  if top_n is None or size <= top_n:
+    # Nothing is ever popped: find where the tied items sit in the starter's heap list
+    # directly (no replay of the other pushes), then apply its shuffle + stable sort.
+    members, run_index = _run_members(keys, _run_keys(words, runs))
+    tuple_keys = _TupleKeys(keys, actuals, for_heapq=False).keys
+    heap_positions = _starter_order.heap_positions(tuple_keys, members)
+    del tuple_keys
+    return _ap_in_starter_order(words, runs, positive[members], run_index, heap_positions,
+                                size, limit, numpos)
+  # With pops (top_n): rebuild the starter's heap list with heapq, then shuffle + sort.
   tuple_keys = _TupleKeys(keys, actuals)
   key_list = tuple_keys.keys.tolist()
   del tuple_keys.keys
@@ -257,8 +282,6 @@ def _calculator_ap(scores, actuals, top_n, total_num_positives, exact_ties=True)
   del key_list
   heap_keys, heap_positive = tuple_keys.decode(heap)
   del heap
-  if heap_keys.size == size:  # same items: the sorted words and runs above still apply
-    return _ap_from_keys(heap_keys, heap_positive, limit, numpos, words, runs)
   return _ap_from_keys(heap_keys, heap_positive, min(heap_keys.size, limit), numpos)
 
 

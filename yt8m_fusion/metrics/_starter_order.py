@@ -40,13 +40,13 @@ class _RawStream:
         "bit_generator": "MT19937",
         "state": {"key": np.asarray(state[:624], dtype=np.uint32), "pos": state[624]},
     }
-    self.buffer = self._generator.random_raw(max(int(expected), 1024)).astype(np.int64)
+    self.buffer = self._generator.random_raw(max(int(expected), 1024)).astype(np.uint32)
 
   def ensure(self, end):
     """Makes ``buffer`` hold at least ``end`` draws."""
     if end > self.buffer.size:
       extra = max(end - self.buffer.size, self.buffer.size // 4, 1024)
-      more = self._generator.random_raw(extra).astype(np.int64)
+      more = self._generator.random_raw(extra).astype(np.uint32)
       self.buffer = np.concatenate([self.buffer, more])
 
 
@@ -243,14 +243,16 @@ class _FirstBelow:
   """``first(lo, hi, bound)``: the smallest i in [lo, hi] with keys[i] < bound, else -1."""
 
   def __init__(self, keys):
-    self.size = keys.size
-    blocks = -(-keys.size // _BLOCK)
-    self.padded = np.full(blocks * _BLOCK, np.iinfo(np.int64).max, dtype=np.int64)
-    self.padded[:keys.size] = keys
+    self.keys = keys
+    self.size = size = keys.size
+    blocks = -(-size // _BLOCK)
+    full = size // _BLOCK
     levels = max(int(blocks).bit_length(), 1)
     # table[j, b] = min of blocks b .. b + 2**j - 1 (a sparse table over the block minima).
     self.table = np.full((levels, blocks), np.iinfo(np.int64).max, dtype=np.int64)
-    self.table[0] = self.padded.reshape(blocks, _BLOCK).min(axis=1)
+    self.table[0, :full] = keys[:full * _BLOCK].reshape(full, _BLOCK).min(axis=1)
+    if full < blocks:
+      self.table[0, full] = keys[full * _BLOCK:].min()
     for level in range(1, levels):
       width = 1 << (level - 1)
       np.minimum(self.table[level - 1, :blocks - width], self.table[level - 1, width:],
@@ -265,8 +267,8 @@ class _FirstBelow:
   def _scan(self, block, start, stop, bound):
     """First index of `block` within [start, stop] whose key is below bound, else -1."""
     cells = block[:, None] * _BLOCK + self._offsets
-    hit = ((self.padded[cells] < bound[:, None]) & (cells >= start[:, None])
-           & (cells <= stop[:, None]))
+    hit = ((self.keys[np.minimum(cells, self.size - 1)] < bound[:, None])
+           & (cells >= start[:, None]) & (cells <= stop[:, None]))
     column = hit.argmax(axis=1)
     rows = np.arange(cells.shape[0])
     return np.where(hit[rows, column], cells[rows, column], -1)
@@ -274,7 +276,7 @@ class _FirstBelow:
   def __call__(self, lo, hi, bound):
     result = np.full(lo.size, -1, dtype=np.int64)
     valid = lo <= hi
-    probe = valid & (self.padded[np.where(valid, lo, 0)] < bound)  # usually enough
+    probe = valid & (self.keys[np.where(valid, lo, 0)] < bound)  # usually enough
     result[probe] = lo[probe]
     rest = np.flatnonzero(valid & ~probe)
     if rest.size == 0:
@@ -349,22 +351,33 @@ def heap_positions(keys, pushes):
     return np.zeros(0, dtype=np.int64)
   first_below = _FirstBelow(keys)
   bound = keys[pushes]
-  # Settle: walk down the path from the root to the push's own index.
+  # Settle: walk down the path from the root to the push's own index. While the ancestors'
+  # own pushes have keys <= bound, T_a = a (each held such a key from its first push on):
+  # the walk starts below the deepest ancestor of that unbroken prefix.
   depth = _floor_log2(pushes + 1)
+  levels = np.arange(int(depth.max()) + 1)
+  shift = np.maximum(depth[:, None] - levels, 0)
+  ancestors = ((pushes[:, None] + 1) >> shift) - 1  # [items, levels]; past depth: the push
+  above = (keys[ancestors] > bound[:, None]) & (levels < depth[:, None])
+  step = np.where(above.any(axis=1), above.argmax(axis=1), depth)
+  del ancestors, above
   node = np.zeros(pushes.size, dtype=np.int64)
-  previous = np.full(pushes.size, -1, dtype=np.int64)
+  previous = np.where(step > 0, ((pushes + 1) >> np.maximum(depth - step + 1, 0)) - 1, -1)
   active = np.arange(pushes.size)
-  step = 0
+  # Items whose whole path qualifies stay where they were pushed (for now).
+  whole = step >= depth
+  node[whole] = pushes[whole]
+  active = active[~whole]
   while active.size:
     tau = pushes[active]
-    ancestor = ((tau + 1) >> (depth[active] - step)) - 1
+    ancestor = ((tau + 1) >> (depth[active] - step[active])) - 1
     first = _first_in_subtree_after(first_below, ancestor, previous[active],
                                     bound[active] + 1)  # key <= bound
     settled = (first < 0) | (first >= tau)  # the item itself is the first: it stops here
     node[active[settled]] = ancestor[settled]
     previous[active[~settled]] = first[~settled]
     active = active[~settled]
-    step += 1
+    step[active] += 1
   # Descend: later, smaller keys pushed into the item's subtree move it down, one level each.
   time = pushes.copy()
   active = np.arange(pushes.size)

@@ -232,6 +232,7 @@ def heap_layout(keys, top_n=None, label_levels=1):
 # the items asked about). Identical keys are interchangeable (same score and label).
 
 _BLOCK = 16
+_WINDOW = 4
 
 
 def _floor_log2(values):
@@ -258,6 +259,7 @@ class _FirstBelow:
       np.minimum(self.table[level - 1, :blocks - width], self.table[level - 1, width:],
                  out=self.table[level, :blocks - width])
     self._offsets = np.arange(_BLOCK)
+    self._window = np.arange(_WINDOW)
 
   def _range_min(self, first, last):
     """Minimum key over blocks first..last (first <= last)."""
@@ -274,14 +276,16 @@ class _FirstBelow:
     return np.where(hit[rows, column], cells[rows, column], -1)
 
   def __call__(self, lo, hi, bound):
-    result = np.full(lo.size, -1, dtype=np.int64)
-    valid = lo <= hi
-    probe = valid & (self.keys[np.where(valid, lo, 0)] < bound)  # usually enough
-    result[probe] = lo[probe]
-    rest = np.flatnonzero(valid & ~probe)
+    # The first _WINDOW indices of every range, gathered at once: usually enough.
+    cells = lo[:, None] + self._window
+    hit = (self.keys[np.minimum(cells, self.size - 1)] < bound[:, None]) & (cells <= hi[:, None])
+    column = hit.argmax(axis=1)
+    found = hit[np.arange(lo.size), column]
+    result = np.where(found, lo + column, -1)
+    rest = np.flatnonzero(~found & (lo + _WINDOW <= hi))
     if rest.size == 0:
       return result
-    lo, hi, bound = lo[rest] + 1, hi[rest], bound[rest]
+    lo, hi, bound = lo[rest] + _WINDOW, hi[rest], bound[rest]
     answer = np.full(rest.size, -1, dtype=np.int64)
     open_ = lo <= hi
     lo_block, hi_block = lo // _BLOCK, hi // _BLOCK

@@ -180,6 +180,12 @@ def shuffled_positions(n, positions):
   return _shuffled_positions_large(int(n), positions)
 
 
+def clear_caches():
+  """Forgets the cached shuffle draws (for benchmarks that time cold runs)."""
+  _draws_by_slot.cache_clear()
+  _small_inverse.cache_clear()
+
+
 def seed0_permutation(n):
   """``random.Random(0).sample(range(n), n)`` as an int64 array (the starter's shuffle order)."""
   n = int(n)

@@ -395,9 +395,10 @@ class EvaluationMetrics:
       top_n: None, or each class's AP only keeps its top_n scores (eval.py: None).
       f1_threshold: score threshold for precision/recall/F1.
       exact_ties: GAP and class APs order equal scores exactly as the starter (default).
-        False ranks non-positives first among equal scores: faster (no rebuild of the
-        starter's heap), but GAP/APs may then differ from the starter's in the last digits
-        when positives and non-positives share a score (see AveragePrecisionCalculator).
+        False ranks non-positives first among equal scores: faster (the starter's heap and
+        shuffle order of tied items is not computed), but GAP/APs may then differ from the
+        starter's in the last digits when positives and non-positives share a score (see
+        AveragePrecisionCalculator).
 
     Raises:
       ValueError: num_class is not an int > 1 or top_k is not a positive int.

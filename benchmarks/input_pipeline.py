@@ -15,6 +15,11 @@ temporary folder (or reads --data_pattern), then measures on the same files:
   record_u8  uint8, batch_parse_frames=False: each record parsed, then batched
   batch_u8   uint8, batch_parse_frames=True: serialized records batched first and parsed
              a batch at a time (the design that video-level data uses)
+  starter_1t, ours_u8_1t
+             the same two readers limited to one tf.data thread (a private thread pool of
+             size 1): the per-core comparison. The starter-style reader is sequential, so it
+             gains nothing from more cores, while ours parses in parallel: the ratio of the
+             two full readers grows with the core count, and this line shows it per core.
 
 and prints records/s, MB/s (of TFRecord bytes), the process CPU time per record and the
 ratios to the starter-style reader. The files are read several times, so after the first
@@ -95,6 +100,18 @@ def ours_dataset(files, batch_size, dequantize, max_frames=300, batch_parse_fram
                            check_files=False, batch_parse_frames=batch_parse_frames)
 
 
+def one_thread(make_dataset):
+  """The same dataset with tf.data limited to one thread (private pool, no intra-op threads)."""
+
+  def make():
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = 1
+    options.threading.max_intra_op_parallelism = 1
+    return make_dataset().with_options(options)
+
+  return make
+
+
 def _rate(make_dataset, total_bytes, min_seconds):
   """Records/s over whole passes of the dataset (one warm-up pass first)."""
   dataset = make_dataset()  # built (and its functions traced) once, iterated many times
@@ -143,6 +160,8 @@ def measure(files, *, batch_size=256, max_frames=300, min_seconds=3.0, repeats=3
       "record_u8": lambda: ours_dataset(files, batch_size, False, max_frames, False),
       "batch_u8": lambda: ours_dataset(files, batch_size, False, max_frames, True),
   }
+  candidates["starter_1t"] = one_thread(candidates["starter"])
+  candidates["ours_u8_1t"] = one_thread(candidates["ours_u8"])
   names = [name for name in candidates if not which or name in which]
   rounds = []
   for _ in range(max(1, repeats)):
@@ -162,6 +181,9 @@ def measure(files, *, batch_size=256, max_frames=300, min_seconds=3.0, repeats=3
     results["cpu_speedup_vs_starter"] = {
         name: statistics.median(r["starter"]["cpu_us_per_record"] / r[name]["cpu_us_per_record"]
                                 for r in rounds) for name in names}
+  if "starter_1t" in names and "ours_u8_1t" in names:
+    results["one_thread_ours_vs_starter"] = statistics.median(
+        r["ours_u8_1t"]["records_per_s"] / r["starter_1t"]["records_per_s"] for r in rounds)
   return results
 
 
@@ -180,6 +202,10 @@ def print_table(results):
     cpu_ratio = f"{cpu_ratio:.2f}" if cpu_ratio is not None else "-"
     print(f"{name:<10} {rate['records_per_s']:>11.0f} {rate['mb_per_s']:>9.1f} {ratio:>10} "
           f"{rate['cpu_us_per_record']:>11.0f} {cpu_ratio:>14}")
+  if "one_thread_ours_vs_starter" in results:
+    print(f"one tf.data thread each: ours_u8 / starter = "
+          f"{results['one_thread_ours_vs_starter']:.2f}x (the starter-style reader uses one "
+          f"core whatever the machine; ours scales with the cores)")
 
 
 def main(argv=None):

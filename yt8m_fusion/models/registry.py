@@ -55,8 +55,8 @@ _SPECS = (
               default_features=AUDIO_VISUAL,
               base_learning_rate=PAPER_LEARNING_RATE),
     ModelSpec("FCLateFusion", baselines.build_late_fusion,
-              "FC late fusion: per-modality FC stack + classifier, predictions averaged "
-              "(paper baseline, 341.2M)", default_features=AUDIO_VISUAL,
+              "FC late fusion: per-modality FC stack + classifier, logits summed "
+              "(--fc_late_fusion; paper baseline, 341.2M)", default_features=AUDIO_VISUAL,
               base_learning_rate=PAPER_LEARNING_RATE),
     ModelSpec("LogisticModel", starter.build_logistic,
               "starter: logistic regression on the concatenated features"),

@@ -323,9 +323,13 @@ def summarize(results):
   speedups = (results.get("input") or {}).get("speedup_vs_starter") or {}
   figure("input_vs_starter_reader", speedups.get("ours_u8"), TARGETS["input_vs_starter_reader"],
          lambda v: v >= TARGETS["input_vs_starter_reader"])
-  figure("metrics_vs_per_video_loop", (results.get("metrics") or {}).get("speedup"),
-         TARGETS["metrics_vs_per_video_loop"],
+  metrics = results.get("metrics") or {}
+  figure("metrics_vs_per_video_loop", metrics.get("speedup"), TARGETS["metrics_vs_per_video_loop"],
          lambda v: v >= TARGETS["metrics_vs_per_video_loop"])
+  if metrics.get("num_videos", 0) < 100000:
+    # The target is set at 100,000 videos; --quick's smaller run (whose fixed costs do not
+    # shrink with the data) is shown, not judged.
+    summary["metrics_vs_per_video_loop"]["met"] = None
   return summary
 
 
@@ -437,6 +441,8 @@ def format_table(results):
     for name, item in summary.items():
       kind, relation = kinds.get(name, ("f", ""))
       met = {True: "yes", False: "NO", None: "not measured"}[item["met"]]
+      if item["met"] is None and item["value"] is not None:
+        met = "not judged (smaller run)"
       target = (f"{relation} {_fmt(item['target'], kind if kind != 'signed' else 'f')}"
                 if kind != "gib" else f"< {item['target'] / 1e9:.0f} GB")
       if kind == "signed":

@@ -361,33 +361,22 @@ def heap_positions(keys, pushes):
     return np.zeros(0, dtype=np.int64)
   first_below = _FirstBelow(keys)
   bound = keys[pushes]
-  # Settle: walk down the path from the root to the push's own index. While the ancestors'
-  # own pushes have keys <= bound, T_a = a (each held such a key from its first push on):
-  # the walk starts below the deepest ancestor of that unbroken prefix.
+  # Settle: walk down the path from the root to the push's own index.
   depth = _floor_log2(pushes + 1)
-  levels = np.arange(int(depth.max()) + 1)
-  shift = np.maximum(depth[:, None] - levels, 0)
-  ancestors = ((pushes[:, None] + 1) >> shift) - 1  # [items, levels]; past depth: the push
-  above = (keys[ancestors] > bound[:, None]) & (levels < depth[:, None])
-  step = np.where(above.any(axis=1), above.argmax(axis=1), depth)
-  del ancestors, above
   node = np.zeros(pushes.size, dtype=np.int64)
-  previous = np.where(step > 0, ((pushes + 1) >> np.maximum(depth - step + 1, 0)) - 1, -1)
+  previous = np.full(pushes.size, -1, dtype=np.int64)
   active = np.arange(pushes.size)
-  # Items whose whole path qualifies stay where they were pushed (for now).
-  whole = step >= depth
-  node[whole] = pushes[whole]
-  active = active[~whole]
+  step = 0
   while active.size:
     tau = pushes[active]
-    ancestor = ((tau + 1) >> (depth[active] - step[active])) - 1
+    ancestor = ((tau + 1) >> (depth[active] - step)) - 1
     first = _first_in_subtree_after(first_below, ancestor, previous[active],
                                     bound[active] + 1)  # key <= bound
     settled = (first < 0) | (first >= tau)  # the item itself is the first: it stops here
     node[active[settled]] = ancestor[settled]
     previous[active[~settled]] = first[~settled]
     active = active[~settled]
-    step[active] += 1
+    step += 1
   # Descend: later, smaller keys pushed into the item's subtree move it down, one level each.
   time = pushes.copy()
   active = np.arange(pushes.size)

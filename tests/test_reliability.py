@@ -325,3 +325,25 @@ def test_out_of_memory_in_training_is_not_reported_as_bad_data(inputs, tmp_path,
   line = _assert_one_error_line(result, ["out of memory at --batch_size=2",
                                          "OOM when allocating tensor", "lower --batch_size"])
   assert "--train_data_pattern" not in line
+
+
+def test_an_error_marked_exit_immediately_ends_without_interpreter_shutdown():
+  """WorkerLost's way out: the ERROR line and buffered output come out, then the process
+  ends at once (no atexit, no finalizers: a broken collective group leaves TensorFlow
+  thread pools whose __del__ prints tracebacks at shutdown)."""
+  script = "\n".join([
+      "import atexit",
+      "from yt8m_fusion.distribute import WorkerLost",
+      "from yt8m_fusion.errors import exit_on_user_error",
+      "atexit.register(lambda: print('atexit ran', flush=True))",
+      "print('buffered before the error')",
+      "def main(argv):",
+      "  raise WorkerLost('worker 1 stopped')",
+      "exit_on_user_error(main)([])",
+  ])
+  completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                             timeout=120, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert completed.returncode == 1, completed.stderr
+  assert completed.stderr.rstrip().endswith("ERROR: worker 1 stopped")
+  assert "Traceback" not in completed.stderr
+  assert completed.stdout == "buffered before the error\n"

@@ -77,6 +77,12 @@ class WorkerLost(UserError):
   """Another worker of a multi-worker job stopped, crashed or never joined."""
 
   exit_code = 1
+  # After a failed collective, TensorFlow's eager all-reduce leaves a ThreadPool open
+  # (cross_device_ops: pool.map raised before pool.close()); at interpreter shutdown its
+  # __del__ may write to an already-closed pipe and print a traceback, and collective
+  # threads can still be blocked. Checkpoints are written synchronously by then, so the
+  # process ends at once after the error line.
+  exit_immediately = True
 
 
 class ClusterSetup:

@@ -6,6 +6,7 @@ print that line and exit non-zero instead of showing a traceback.
 """
 
 import logging
+import os
 import re
 import sys
 
@@ -14,6 +15,9 @@ class UserError(Exception):
   """A mistake in the user's input: reported as one line, never as a traceback."""
 
   exit_code = 2
+  # True: end the process at once after the error line (os._exit), skipping interpreter
+  # shutdown, for states that Python's finalizers cannot tear down cleanly.
+  exit_immediately = False
 
 
 def exit_on_user_error(main):
@@ -26,9 +30,19 @@ def exit_on_user_error(main):
       # Full details are available at debug verbosity (--verbosity=1).
       logging.debug("Traceback of the error below:", exc_info=True)
       print(f"ERROR: {error}", file=sys.stderr, flush=True)
+      if error.exit_immediately:
+        _flush_output()
+        os._exit(error.exit_code)  # pylint: disable=protected-access
       sys.exit(error.exit_code)
 
   return wrapped
+
+
+def _flush_output():
+  for handler in logging.getLogger().handlers + logging.getLogger("absl").handlers:
+    handler.flush()
+  sys.stdout.flush()
+  sys.stderr.flush()
 
 
 def parse_flags(argv):

@@ -13,7 +13,8 @@ Measures on this machine, in this order, and prints one table (--json: every fig
              AttendFusion also under --mixed_precision=mixed_bfloat16; the full run adds
              ablations (this project's speed-ups turned off, XLA, steps_per_execution)
   compare    AttendFusion float32 vs mixed_bfloat16 side by side in one process, in turns:
-             the bfloat16 speed-up
+             the bfloat16 speed-up (the full run adds mixed_bfloat16 with ClassifierDense's
+             kernel-gradient form turned off)
   input      benchmarks/input_pipeline.py on synthetic frame-level files (raw read,
              starter-style reader, ours) and input records/s / frame-level training examples/s
   serving    the exported serving_default signature on serialized tf.Examples vs
@@ -190,6 +191,10 @@ def measure_compare(settings):
   """float32 vs mixed_bfloat16 AttendFusion, side by side in one process, in turns."""
   variants = {"float32": dict(model="AttendFusion"),
               "mixed_bfloat16": dict(model="AttendFusion", mixed_precision="mixed_bfloat16")}
+  if settings["ablations"]:
+    variants["mixed_bfloat16_no_classifier_gradient"] = dict(
+        model="AttendFusion", mixed_precision="mixed_bfloat16",
+        disable=["classifier_gradient"])
   _log("side by side: AttendFusion float32 vs mixed_bfloat16")
   try:
     result = training_bench.run_in_subprocess(variants=variants,

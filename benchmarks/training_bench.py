@@ -148,7 +148,9 @@ class _StepSpan:
 
 # The project's speed-ups that `disable=` can turn off in this process, to measure what each
 # one brings (the "before" of each change; the values computed are the same either way).
-OPTIMIZATIONS = ("attention_2d", "fused_adam")
+OPTIMIZATIONS = ("attention_2d", "fused_adam", "classifier_gradient")
+# The ones that can be turned off in one model of a process (compare_training's "disable").
+PER_MODEL_OPTIMIZATIONS = ("classifier_gradient",)
 
 
 def disable_optimizations(names):
@@ -164,6 +166,21 @@ def disable_optimizations(names):
     layers.SelfAttentionBlock._fast_path_ok = lambda self, x, training: False  # pylint: disable=protected-access
   if "fused_adam" in names:  # Keras' element-wise Adam update
     optimizers.FusedAdam.update_step = keras.optimizers.Adam.update_step
+  if "classifier_gradient" in names:  # autodiff's transpose_a kernel gradient
+    layers.ClassifierDense._bfloat16_cpu_path = lambda self, inputs: False  # pylint: disable=protected-access
+
+
+def disable_in_model(net, names):
+  """Turns off the named PER_MODEL_OPTIMIZATIONS in one built, not yet traced model."""
+  from yt8m_fusion.models import layers  # pylint: disable=import-outside-toplevel
+  unknown = set(names) - set(PER_MODEL_OPTIMIZATIONS)
+  if unknown:
+    raise ValueError(f"{sorted(unknown)} cannot be turned off per model; expected some of "
+                     f"{PER_MODEL_OPTIMIZATIONS}")
+  if "classifier_gradient" in names:
+    for layer in net._flatten_layers():  # pylint: disable=protected-access
+      if isinstance(layer, layers.ClassifierDense):
+        layer._bfloat16_cpu_path = lambda inputs: False  # pylint: disable=protected-access
 
 
 def measure_training(model="AttendFusion", frame_features=False, mixed_precision="float32",
@@ -240,7 +257,7 @@ def compare_training(variants, rounds=3, steps_per_round=2, batch_size=1024, see
   """Side by side in one process: examples/s of several training set-ups, in turns.
 
   `variants`: {name: dict(model=..., frame_features=..., mixed_precision=...,
-  jit_compile=...)}. Each is built (under its own precision policy) and compiled with
+  jit_compile=..., disable=[PER_MODEL_OPTIMIZATIONS])}. Each is built (under its own precision policy) and compiled with
   training.compile_model, traced and warmed up; then the rounds run every variant in turn
   for `steps_per_round` steps, so a change of machine load hits all of them alike. Returns
   per variant the median examples/s (wall and per CPU-second) and, per pair with the first
@@ -259,6 +276,7 @@ def compare_training(variants, rounds=3, steps_per_round=2, batch_size=1024, see
     keras.utils.set_random_seed(seed)
     config = make_config(spec.get("model", "AttendFusion"), spec.get("frame_features", False))
     net = models.build_model(config)
+    disable_in_model(net, spec.get("disable", ()))
     options = training.TrainOptions(batch_size=batch_size,
                                     jit_compile=spec.get("jit_compile", "auto"), verbose=0)
     training.compile_model(net, config, options)

@@ -87,6 +87,25 @@ def test_measure_training_on_a_tiny_model():
   assert result["mfu"] == pytest.approx(float(np.median(result["mfu_chunks"])))
 
 
+def test_classifier_gradient_can_be_turned_off_in_one_model():
+  import keras
+  from yt8m_fusion import models
+  config = training_bench.make_config("AttendFusion", num_classes=NUM_CLASSES,
+                                      params=TINY_ATTEND)
+  previous = keras.mixed_precision.global_policy()
+  keras.mixed_precision.set_global_policy("mixed_bfloat16")
+  try:
+    kept, turned_off = models.build_model(config), models.build_model(config)
+  finally:
+    keras.mixed_precision.set_global_policy(previous)
+  training_bench.disable_in_model(turned_off, ["classifier_gradient"])
+  inputs = np.zeros((2, 16 * 2), np.float32)
+  assert kept.get_layer("classifier")._bfloat16_cpu_path(inputs)  # pylint: disable=protected-access
+  assert not turned_off.get_layer("classifier")._bfloat16_cpu_path(inputs)  # pylint: disable=protected-access
+  with pytest.raises(ValueError, match="fused_adam"):
+    training_bench.disable_in_model(kept, ["fused_adam"])
+
+
 def test_serving_benchmark_compares_the_same_predictions(tmp_path):
   import serving_bench
   result = serving_bench.measure_serving(

@@ -198,6 +198,63 @@ def test_mixed_precision_output_stays_float32(model):
              if isinstance(layer, keras.layers.Dense))
 
 
+def _dense_outputs_and_gradients(layer, inputs, output_weights):
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  with tf.GradientTape() as tape:
+    tape.watch(inputs)
+    outputs = layer(inputs)
+    loss = tf.reduce_sum(tf.cast(outputs, "float32") * output_weights)
+  gradients = tape.gradient(loss, [inputs, layer.kernel, layer.bias])
+  return [np.asarray(value, dtype=np.float32) for value in [outputs, *gradients]]
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_classifier_dense_matches_dense(policy):
+  """ClassifierDense (bfloat16 on CPU: its own kernel-gradient form) gives Dense's outputs
+  and gradients for the same weights; float32 goes through Dense's own call."""
+  previous = keras.mixed_precision.global_policy()
+  keras.mixed_precision.set_global_policy(policy)
+  try:
+    classifier, dense = zoo_layers.ClassifierDense(37), keras.layers.Dense(37)
+    for layer in (classifier, dense):
+      layer.build((None, 300))
+    rng = np.random.default_rng(0)
+    classifier.set_weights([rng.standard_normal((300, 37)).astype("float32") * 0.1,
+                            rng.standard_normal(37).astype("float32")])
+    dense.set_weights(classifier.get_weights())
+    inputs = keras.ops.convert_to_tensor(rng.standard_normal((16, 300)).astype("float32"))
+    output_weights = rng.standard_normal((16, 37)).astype("float32")
+    assert classifier._bfloat16_cpu_path(inputs) == (policy == "mixed_bfloat16")  # pylint: disable=protected-access
+    ours = _dense_outputs_and_gradients(classifier, inputs, output_weights)
+    reference = _dense_outputs_and_gradients(dense, inputs, output_weights)
+  finally:
+    keras.mixed_precision.set_global_policy(previous)
+  tolerance = 0 if policy == "float32" else 2.0 ** -7  # one bfloat16 rounding
+  for name, value, expected in zip(["outputs", "inputs", "kernel", "bias"], ours, reference):
+    assert value.shape == expected.shape, name
+    scale = np.abs(expected).max()
+    assert scale > 0, name
+    np.testing.assert_allclose(value, expected, rtol=0, atol=tolerance * scale, err_msg=name)
+
+
+def test_transpose_unfolded_with_an_unknown_batch_size():
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  transpose = tf.function(zoo_layers.transpose_unfolded,
+                          input_signature=[tf.TensorSpec([None, 5], tf.float32)])
+  matrix = np.arange(15, dtype=np.float32).reshape(3, 5)
+  result = transpose(matrix)
+  assert result.shape == (5, 3)
+  np.testing.assert_array_equal(result, matrix.T)
+
+
+def test_paper_models_use_classifier_dense():
+  for model, names in [("AttendFusion", ["classifier"]), ("FCModel", ["classifier"]),
+                       ("FCLateFusion", ["mean_rgb_classifier", "mean_audio_classifier"])]:
+    net = models.build_model(tiny_config(model))
+    for name in names:
+      assert isinstance(net.get_layer(name), zoo_layers.ClassifierDense), (model, name)
+
+
 # --- Masking, dequantization, normalization --------------------------------------------------
 
 

@@ -62,7 +62,7 @@ def build_attend_fusion(config, inputs, hp):
   x = common.concat(attended, "fusion")
   if dropout > 0:
     x = keras.layers.Dropout(dropout, name="fusion_dropout")(x)
-  logits = keras.layers.Dense(config.num_classes, name="classifier")(x)
+  logits = zoo_layers.ClassifierDense(config.num_classes, name="classifier")(x)
   return common.probabilities(logits)
 
 

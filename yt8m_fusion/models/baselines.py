@@ -19,6 +19,7 @@ they are comparable. Every one takes video-level or frame-level input (pooled fi
 import keras
 
 from yt8m_fusion.models import common
+from yt8m_fusion.models import layers as zoo_layers
 
 
 def _settings(hp):
@@ -34,7 +35,7 @@ def _fc_stack(x, hp, num_layers, prefix):
 
 
 def _classifier(x, num_classes, name="classifier", output_name="predictions"):
-  logits = keras.layers.Dense(num_classes, name=name)(x)
+  logits = zoo_layers.ClassifierDense(num_classes, name=name)(x)
   return common.probabilities(logits, name=output_name)
 
 
@@ -81,7 +82,8 @@ def build_late_fusion(config, inputs, hp):
   for name, x in zip(config.feature_names, features):
     prefix = common.safe_name(name)
     x = _fc_stack(x, hp, hp["fc_num_layers"], f"{prefix}_fc")
-    logits.append(keras.layers.Dense(config.num_classes, name=f"{prefix}_classifier")(x))
+    logits.append(
+        zoo_layers.ClassifierDense(config.num_classes, name=f"{prefix}_classifier")(x))
   if len(logits) == 1:
     return common.probabilities(logits[0])
   if hp["fc_late_fusion"] == "mean_probabilities":

@@ -1,8 +1,11 @@
-"""Custom Keras layers of the model zoo (backend-portable: keras.ops only).
+"""Custom Keras layers of the model zoo (keras.ops; ClassifierDense asks TensorFlow which
+devices there are).
 
 All are registered for serialization under the package 'yt8m_fusion', so
 `model.save('x.keras')` / `keras.models.load_model('x.keras')` round-trip.
 """
+
+import functools
 
 import keras
 import numpy as np
@@ -312,6 +315,67 @@ class SelfAttentionBlock(keras.layers.Layer):
     config.update(num_heads=self.num_heads, key_dim=self.key_dim, dropout=self.dropout,
                   layer_norm=self.layer_norm, modality=self.modality)
     return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ClassifierDense(keras.layers.Dense):
+  """keras.layers.Dense whose kernel gradient, under bfloat16 on a CPU, takes the form that
+  oneDNN runs fastest at classifier shapes ([B, 16384] x [16384, 3862] in the paper-size
+  Attend-Fusion).
+
+  Same weights, config, checkpoints and forward values as Dense; float32, GPUs and TPUs use
+  Dense's own call. Autodiff writes the kernel gradient as matmul(inputs, dy,
+  transpose_a=True); oneDNN's bfloat16 kernel is ~25% slower in that form than on a
+  materialized inputs^T (benchmarks/matmul_forms.py), and TensorFlow's graph optimizer folds
+  a plain 2-D transpose back into transpose_a, so inputs^T is made through a 3-D transpose.
+  The whole bfloat16 training step gains ~3% (benchmarks/run.py's side-by-side run); the
+  gradients are the same values.
+  """
+
+  def call(self, inputs, training=None):
+    if not self._bfloat16_cpu_path(inputs):
+      return super().call(inputs, training=training)
+    outputs = _matmul_materialized_kernel_gradient(inputs,
+                                                   ops.cast(self.kernel, self.compute_dtype))
+    if self.bias is not None:
+      outputs = ops.add(outputs, self.bias)
+    if self.activation is not None:
+      outputs = self.activation(outputs)
+    return outputs
+
+  def _bfloat16_cpu_path(self, inputs):
+    return (self.compute_dtype == "bfloat16" and len(inputs.shape) == 2
+            and inputs.shape[-1] is not None and not self.lora_enabled
+            and self.quantization_mode is None and _cpu_only())
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_only():
+  """True when TensorFlow sees no GPU or TPU (ops run on the CPU, through oneDNN)."""
+  if keras.backend.backend() != "tensorflow":
+    return False
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  return not (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
+def transpose_unfolded(x):
+  """x^T of a 2-D x, through a 3-D transpose that TensorFlow's graph optimizer does not fold
+  into a following matmul as transpose_a / transpose_b."""
+  rows, columns = x.shape
+  return ops.reshape(ops.transpose(ops.reshape(x, (rows or -1, columns, 1)), (1, 0, 2)),
+                     (columns, -1))
+
+
+@ops.custom_gradient
+def _matmul_materialized_kernel_gradient(inputs, kernel):
+  """inputs [B, D] @ kernel [D, C]; its kernel gradient is transpose_unfolded(inputs) @ dy."""
+
+  def gradient(*upstream, **unused_kwargs):
+    output_gradient = upstream[0]
+    return (ops.matmul(output_gradient, ops.transpose(kernel)),
+            ops.matmul(transpose_unfolded(inputs), output_gradient))
+
+  return ops.matmul(inputs, kernel), gradient
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

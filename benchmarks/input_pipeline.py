@@ -92,7 +92,7 @@ def starter_style_dataset(files, batch_size, max_frames=300):
   dataset = tf.data.TFRecordDataset(files, buffer_size=1 << 20).map(parse)
   # Sequential, as the starter's parsing was: tf.data's default graph rewrites may otherwise
   # turn this map into a parallel one (measured: 1,700-3,500 records/s from run to run with
-  # them, a steady ~1,850 without).
+  # them, a steadier 1,850-2,170 without).
   options = tf.data.Options()
   options.experimental_optimization.map_parallelization = False
   return dataset.batch(batch_size).prefetch(2).with_options(options)

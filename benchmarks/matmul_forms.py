@@ -42,7 +42,8 @@ def _median_times(functions, repeats):
 def measure_products(batch_size, width, classes, dtype, repeats):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
-  from yt8m_fusion.models.layers import transpose_unfolded  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.models.layers import (  # pylint: disable=import-outside-toplevel
+      transpose_unfolded)
   inputs = tf.cast(tf.random.normal([batch_size, width]), dtype)
   output_gradient = tf.cast(tf.random.normal([batch_size, classes]), dtype)
 

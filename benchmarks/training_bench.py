@@ -257,11 +257,11 @@ def compare_training(variants, rounds=3, steps_per_round=2, batch_size=1024, see
   """Side by side in one process: examples/s of several training set-ups, in turns.
 
   `variants`: {name: dict(model=..., frame_features=..., mixed_precision=...,
-  jit_compile=..., disable=[PER_MODEL_OPTIMIZATIONS])}. Each is built (under its own precision policy) and compiled with
-  training.compile_model, traced and warmed up; then the rounds run every variant in turn
-  for `steps_per_round` steps, so a change of machine load hits all of them alike. Returns
-  per variant the median examples/s (wall and per CPU-second) and, per pair with the first
-  variant, the median of the per-round ratios.
+  jit_compile=..., disable=[some of PER_MODEL_OPTIMIZATIONS])}. Each is built (under its own
+  precision policy) and compiled with training.compile_model, traced and warmed up; then the
+  rounds run every variant in turn for `steps_per_round` steps, so a change of machine load
+  hits all of them alike. Returns per variant the median examples/s (wall and per
+  CPU-second) and, per pair with the first variant, the median of the per-round ratios.
   """
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel

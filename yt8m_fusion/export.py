@@ -52,9 +52,8 @@ def build_export_archive(model, config, max_frames=300):
 
   def serve_examples(example_bytes):
     batch = yt8m_data.parse_serialized(
-        example_bytes, frame_features=config.frame_features,
-        feature_names=config.feature_names, feature_sizes=config.feature_sizes,
-        num_classes=config.num_classes, max_frames=max_frames, dequantize=False)
+        example_bytes, yt8m_data.DataSpec.for_model(config, max_frames=max_frames),
+        dequantize=False)
     probabilities = model(model_inputs.select_model_inputs(batch, config), training=False)
     scores, indexes = tf.math.top_k(tf.cast(probabilities, tf.float32), k=top_k)
     return {"video_id": batch["video_ids"], "class_indexes": tf.cast(indexes, tf.int32),

@@ -7,6 +7,7 @@ All paths go through tf.io.gfile, so gs:// works too.
 
 import contextlib
 import os
+import re
 import uuid
 
 import tensorflow as tf
@@ -30,7 +31,8 @@ def atomic_output(path, mode="w"):
     temp_path = temporary_sibling(path)
     handle = tf.io.gfile.GFile(temp_path, mode)
   except (tf.errors.OpError, OSError) as error:
-    raise UserError(f"cannot write {path}: {_reason(error)}; choose a writable path") from None
+    raise UserError(f"cannot write {path}: {describe_error(error)}; choose a writable path") \
+        from None
   try:
     try:
       yield _CheckedFile(handle, path)
@@ -42,7 +44,7 @@ def atomic_output(path, mode="w"):
       handle.close()  # a full disk often shows only here, when the buffer is flushed
       tf.io.gfile.rename(temp_path, path, overwrite=True)
     except (tf.errors.OpError, OSError) as error:
-      raise UserError(f"cannot write {path}: {_reason(error)}") from None
+      raise UserError(f"cannot write {path}: {describe_error(error)}") from None
   except BaseException:
     with contextlib.suppress(Exception):
       tf.io.gfile.remove(temp_path)
@@ -60,7 +62,7 @@ class _CheckedFile:
     try:
       return self._handle.write(data)
     except (tf.errors.OpError, OSError) as error:
-      raise UserError(f"cannot write {self._path}: {_reason(error)}") from None
+      raise UserError(f"cannot write {self._path}: {describe_error(error)}") from None
 
   def __getattr__(self, name):
     return getattr(self._handle, name)
@@ -83,7 +85,7 @@ def check_writable_file(path, flag_name):
       handle.write("")
     tf.io.gfile.remove(probe)
   except (tf.errors.OpError, OSError) as error:
-    raise UserError(f"{flag_name}={path} cannot be written: {_reason(error)}") from None
+    raise UserError(f"{flag_name}={path} cannot be written: {describe_error(error)}") from None
   if tf.io.gfile.isdir(path):
     raise UserError(f"{flag_name}={path} is a directory; give a file path")
 
@@ -97,12 +99,19 @@ def check_writable_dir(path, flag_name):
       handle.write("")
     tf.io.gfile.remove(probe)
   except (tf.errors.OpError, OSError) as error:
-    raise UserError(f"{flag_name}={path} cannot be written: {_reason(error)}; expected a "
+    raise UserError(f"{flag_name}={path} cannot be written: {describe_error(error)}; expected a "
                     "writable folder") from None
 
 
-def _reason(error):
-  message = getattr(error, "message", None) or str(error)
-  if "No space left on device" in message:
-    return "the disk is full (No space left on device)"
-  return message.strip().splitlines()[0] if message.strip() else type(error).__name__
+DISK_FULL = "the disk is full (No space left on device)"
+
+
+def describe_error(error):
+  """The first line of an I/O or TensorFlow error, without TensorFlow's op decorations."""
+  text = getattr(error, "message", None) or str(error) or type(error).__name__
+  if "No space left on device" in text:
+    return DISK_FULL
+  text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+  text = re.sub(r"\s*\[Op:[^\]]*\]", "", text)
+  lines = [line.strip() for line in text.splitlines() if line.strip()]
+  return lines[0] if lines else type(error).__name__

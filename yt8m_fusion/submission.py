@@ -16,11 +16,11 @@ import numpy as np
 import tensorflow as tf
 
 from yt8m_fusion import io_utils
+from yt8m_fusion.data.spec import SEGMENT_SIZE
 from yt8m_fusion.errors import UserError
 
 VIDEO_HEADER = "VideoId,LabelConfidencePairs\n"
 SEGMENT_HEADER = "Class,Segments\n"
-SEGMENT_SIZE = 5
 
 
 def format_video_line(video_id, class_indexes, scores):

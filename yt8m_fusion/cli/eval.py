@@ -14,14 +14,14 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
-from yt8m_fusion import evaluation
-from yt8m_fusion import flags as yt8m_flags
 from yt8m_fusion import inputs as model_inputs
 from yt8m_fusion import io_utils
-from yt8m_fusion import losses
 from yt8m_fusion import models
 from yt8m_fusion import train_dir as train_dir_lib
+from yt8m_fusion import training
 from yt8m_fusion.cli import common
+from yt8m_fusion.cli import flags as yt8m_flags
+from yt8m_fusion.data.spec import DataSpec
 from yt8m_fusion.errors import UserError, exit_on_user_error, parse_flags
 
 FLAGS = flags.FLAGS
@@ -30,7 +30,7 @@ FLAGS = flags.FLAGS
 def define_flags():
   yt8m_flags.define_model_flags()
   yt8m_flags.define_data_flags()
-  define = yt8m_flags._define_once  # pylint: disable=protected-access
+  define = yt8m_flags.define_once
   define(flags.DEFINE_string, "train_dir", "/tmp/yt8m_model/",
          "The folder train.py wrote (model_flags.json and checkpoints).")
   define(flags.DEFINE_string, "eval_data_pattern", "",
@@ -64,27 +64,21 @@ def main(argv):
   io_utils.check_writable_dir(FLAGS.train_dir, "--train_dir")  # results go to train_dir/eval
   pattern = FLAGS.eval_data_pattern or common.demo_patterns(config.frame_features)["validate"]
   model = models.build_model(config)
-  loss_fn = losses.get_loss(config.label_loss)
+  reading = training.ReadOptions(max_frames=FLAGS.max_frames,
+                                 segment_labels=FLAGS.segment_labels,
+                                 num_readers=FLAGS.num_readers,
+                                 skip_corrupt_records=FLAGS.skip_corrupt_records)
   # Fail now, before waiting for checkpoints, when the data cannot be read.
-  model_inputs.load_batches(pattern, config, batch_size=FLAGS.batch_size)
+  model_inputs.load_batches(pattern, DataSpec.for_model(config, max_frames=FLAGS.max_frames,
+                                                        segment_labels=FLAGS.segment_labels),
+                            batch_size=FLAGS.batch_size,
+                            skip_corrupt_records=FLAGS.skip_corrupt_records)
 
   def evaluate_checkpoint(path):
     train_dir_lib.restore_weights(model, path)
     step = train_dir_lib.checkpoint_step(path)
-    dataset = model_inputs.load_batches(
-        pattern, config, batch_size=FLAGS.batch_size, max_frames=FLAGS.max_frames,
-        segment_labels=FLAGS.segment_labels, num_readers=FLAGS.num_readers,
-        skip_corrupt_records=FLAGS.skip_corrupt_records)
-    results = evaluation.evaluate(
-        model, dataset, config, loss_fn, top_k=FLAGS.top_k, f1_threshold=FLAGS.f1_threshold,
-        segment_labels=FLAGS.segment_labels,
-        error_handler=lambda error: common.explain_data_error(
-            error, pattern, config, "--eval_data_pattern"))
-    common.log_skipped(getattr(dataset, "skip_counter", None), "--eval_data_pattern")
-    evaluation.write_results(FLAGS.train_dir, step, results, segment_labels=FLAGS.segment_labels,
-                             extra={"model": config.model, "data_pattern": pattern,
-                                    "num_parameters": int(model.count_params())})
-    logging.info(evaluation.summary_line(step, results))
+    training.evaluate(model, config, pattern, FLAGS.train_dir, step, batch_size=FLAGS.batch_size,
+                      reading=reading, top_k=FLAGS.top_k, f1_threshold=FLAGS.f1_threshold)
     logging.info("Wrote %s", train_dir_lib.eval_dir(FLAGS.train_dir))
     return step
 

@@ -19,12 +19,16 @@ from absl import flags
 
 from yt8m_fusion import data as yt8m_data
 from yt8m_fusion import export
-from yt8m_fusion import flags as yt8m_flags
+from yt8m_fusion.cli import flags as yt8m_flags
 from yt8m_fusion import inputs as model_inputs
 from yt8m_fusion import models
 from yt8m_fusion import submission
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion.cli import common
+from yt8m_fusion.data.explain import DATA_ERRORS
+from yt8m_fusion.data.explain import explain_data_error
+from yt8m_fusion.data.explain import log_skipped
+from yt8m_fusion.data.spec import DataSpec
 from yt8m_fusion.errors import UserError, exit_on_user_error, parse_flags
 
 FLAGS = flags.FLAGS
@@ -33,7 +37,7 @@ FLAGS = flags.FLAGS
 def define_flags():
   yt8m_flags.define_model_flags()
   yt8m_flags.define_data_flags()
-  define = yt8m_flags._define_once  # pylint: disable=protected-access
+  define = yt8m_flags.define_once
   define(flags.DEFINE_string, "train_dir", "", "The folder train.py wrote.")
   define(flags.DEFINE_string, "saved_model_dir", "",
          "Use this exported SavedModel (train_dir/export/<step>) instead of a checkpoint.")
@@ -81,11 +85,10 @@ def predictions_from_checkpoint(train_dir, pattern):
   model = models.build_model(config)
   train_dir_lib.restore_weights(model, checkpoint)
   logging.info("Predicting with %s (%s)", checkpoint, config.model)
-  dataset = model_inputs.load_batches(pattern, config, batch_size=FLAGS.batch_size,
-                                      max_frames=FLAGS.max_frames,
-                                      num_readers=FLAGS.num_readers,
-                                      skip_corrupt_records=FLAGS.skip_corrupt_records)
-  skip_counter = getattr(dataset, "skip_counter", None)
+  dataset, skip_counter, _ = model_inputs.load_batches(
+      pattern, DataSpec.for_model(config, max_frames=FLAGS.max_frames),
+      batch_size=FLAGS.batch_size, num_readers=FLAGS.num_readers,
+      skip_corrupt_records=FLAGS.skip_corrupt_records)
   if FLAGS.segment_labels:
     if not config.frame_features:
       raise UserError("--segment_labels needs a frame-level model (trained with "
@@ -114,10 +117,10 @@ def predictions_from_checkpoint(train_dir, pattern):
       try:
         batch = next(iterator)
       except StopIteration:
-        common.log_skipped(skip_counter, "--input_data_pattern")
+        log_skipped(skip_counter, "--input_data_pattern")
         return
-      except common.DATA_ERRORS as error:
-        raise common.explain_data_error(error, pattern, config, "--input_data_pattern") \
+      except DATA_ERRORS as error:
+        raise explain_data_error(error, pattern, config, "--input_data_pattern") \
             from None
       ids, indexes, scores = predict(batch)
       yield ids.numpy(), indexes.numpy(), scores.numpy()
@@ -156,8 +159,8 @@ def predictions_from_saved_model(saved_model_dir, pattern):
         outputs = serve(example_bytes=serialized)
       except StopIteration:
         return
-      except common.DATA_ERRORS as error:
-        raise common.explain_data_error(error, pattern, config, "--input_data_pattern") \
+      except DATA_ERRORS as error:
+        raise explain_data_error(error, pattern, config, "--input_data_pattern") \
             from None
       yield (outputs["video_id"].numpy(), outputs["class_indexes"].numpy()[:, :FLAGS.top_k],
              outputs["predictions"].numpy()[:, :FLAGS.top_k])
@@ -169,19 +172,19 @@ def _skipping_saved_model_batches(signatures, config, pattern):
   """--skip_corrupt_records with --saved_model_dir: the data layer reads, checks and skips
   (counting what it drops); the export's `probabilities` signature predicts."""
   probabilities_fn = signatures[export.PROBABILITIES_SIGNATURE]
-  dataset = model_inputs.load_batches(pattern, config, batch_size=FLAGS.batch_size,
-                                      max_frames=FLAGS.max_frames,
-                                      num_readers=FLAGS.num_readers, skip_corrupt_records=True)
+  dataset, skip_counter, _ = model_inputs.load_batches(
+      pattern, DataSpec.for_model(config, max_frames=FLAGS.max_frames),
+      batch_size=FLAGS.batch_size, num_readers=FLAGS.num_readers, skip_corrupt_records=True)
   top_k = min(FLAGS.top_k, config.num_classes)
   iterator = iter(dataset)
   while True:
     try:
       batch = next(iterator)
     except StopIteration:
-      common.log_skipped(getattr(dataset, "skip_counter", None), "--input_data_pattern")
+      log_skipped(skip_counter, "--input_data_pattern")
       return
-    except common.DATA_ERRORS as error:
-      raise common.explain_data_error(error, pattern, config, "--input_data_pattern") from None
+    except DATA_ERRORS as error:
+      raise explain_data_error(error, pattern, config, "--input_data_pattern") from None
     inputs = model_inputs.select_model_inputs(batch, config)
     probabilities = probabilities_fn(**inputs)["probabilities"]
     scores, indexes = tf.math.top_k(probabilities, k=top_k)

@@ -1,11 +1,12 @@
 """The data layer: YouTube-8M readers, quantization, file checks, synthetic data.
 
 Public API:
-  load_dataset(data_pattern, *, frame_features, feature_names, feature_sizes, num_classes,
-               batch_size, max_frames, segment_labels, shuffle, num_epochs, dequantize,
+  DataSpec(feature_names, feature_sizes, frame_features, num_classes, max_frames,
+           segment_labels)          what the records hold; DataSpec.for_model(config)
+  load_dataset(data_pattern, spec, *, batch_size, shuffle, num_epochs, dequantize,
                num_readers, input_context, drop_remainder, skip_corrupt_records, seed, ...)
-  parse_serialized(serialized, *, frame_features, feature_names, feature_sizes, num_classes,
-                   max_frames, dequantize, segment_labels=False)
+                                    -> Batches(dataset, skip_counter, files)
+  parse_serialized(serialized, spec, *, dequantize=True, validate=True)
   SkipCounter                       counts of what skip_corrupt_records dropped
   list_files(pattern), check_files(files, ...), explain_read_error(error, files, ...)
   read_vocabulary(path) -> {index: name}
@@ -27,10 +28,12 @@ from yt8m_fusion.data.quantization import MIN_QUANTIZED_VALUE
 from yt8m_fusion.data.quantization import dequantize
 from yt8m_fusion.data.quantization import dequantize_numpy
 from yt8m_fusion.data.quantization import quantize
-from yt8m_fusion.data.readers import SEGMENT_SIZE
+from yt8m_fusion.data.readers import Batches
 from yt8m_fusion.data.readers import SkipCounter
 from yt8m_fusion.data.readers import load_dataset
 from yt8m_fusion.data.readers import parse_serialized
+from yt8m_fusion.data.spec import SEGMENT_SIZE
+from yt8m_fusion.data.spec import DataSpec
 from yt8m_fusion.data.demo import DemoDataset
 from yt8m_fusion.data.demo import ensure_demo_dataset
 from yt8m_fusion.data.synthetic import generate_dataset
@@ -38,8 +41,8 @@ from yt8m_fusion.data.vocabulary import read_vocabulary
 
 
 __all__ = [
-    "DemoDataset", "MAX_QUANTIZED_VALUE", "MIN_QUANTIZED_VALUE", "SEGMENT_SIZE", "SkipCounter",
-    "check_files",
+    "Batches", "DataSpec", "DemoDataset", "MAX_QUANTIZED_VALUE", "MIN_QUANTIZED_VALUE",
+    "SEGMENT_SIZE", "SkipCounter", "check_files",
     "dequantize", "dequantize_numpy", "ensure_demo_dataset", "explain_read_error",
     "generate_dataset", "list_files", "load_dataset", "parse_serialized", "quantize",
     "read_vocabulary", "validate_record",

@@ -1,24 +1,18 @@
 """tf.data readers for YouTube-8M TFRecords: parsing, file sharding, skipping.
 
-Files are read in parallel (interleave, AUTOTUNE) and batches prefetched.
+Files are read in parallel (interleave, AUTOTUNE) and batches prefetched. How records
+are parsed was chosen by measurement (benchmarks/input_pipeline.py, docs/PERFORMANCE.md):
 - Video-level records (small) are batched first and parsed a whole batch at a time
-  (`tf.io.parse_example`, in `parse_serialized`): about 2x less CPU per record than
-  one `parse_single_example` per record.
-- Frame-level records (100-350 kB each for real 120-300 s videos) are parsed one record
-  at a time in parallel (`parse_single_sequence_example`, `decode_raw(fixed_length=D)`,
-  dequantize, pad to max_frames) and then batched. Measured on 2 CPU cores, this took
-  30-40% less CPU per record than batching the serialized records first: the
-  per-record work is dominated by the parse itself, which batching does not make
-  cheaper, while batching serialized records copies every record once more and
-  allocates batch-sized intermediates (up to 1.4 MB per video in float32) for every
-  batch. For short videos (< 100 frames in the first record, e.g. the demo data) the
-  per-record overhead dominates instead and `load_dataset` batch-parses with
-  `parse_serialized` (about 30% less CPU there). Both give identical values.
-- Frame-level features can stay uint8 through the pipeline (`dequantize=False`, 4x
-  less memory and host-to-device traffic); the model dequantizes them and masks the
-  padding with `num_frames`.
-- Segment data (2019) is parsed in small batches of videos with `parse_serialized`,
-  then its 5-frame segments are re-batched.
+  (`tf.io.parse_example`, in `parse_serialized`), cheaper per record than one parse each.
+- Frame-level records of real length (hundreds of frames) are parsed one record at a time
+  in parallel and then batched: the parse itself dominates, and batching the serialized
+  records first only adds a copy and batch-sized intermediates. Short videos (the demo
+  data) are batch-parsed instead, where the per-record overhead dominates. Both give
+  identical values.
+- Frame-level features can stay uint8 through the pipeline (`dequantize=False`, a quarter
+  of the memory); the model dequantizes them and masks the padding with `num_frames`.
+- Segment data (2019) is parsed in small batches of videos, then its 5-frame segments
+  are re-batched.
 
 Batches are dicts (see `load_dataset`). Bad data stops the pipeline with a tf error
 (a parse error, or one of our in-graph checks: label ids, frame byte sizes, NaN/Inf,
@@ -30,14 +24,15 @@ one-line UserError that names the file, the feature and what was expected. With
 
 import concurrent.futures
 import logging
+import typing
 
 import tensorflow as tf
 
 from yt8m_fusion.data import checks as checks_lib
 from yt8m_fusion.data import quantization
+from yt8m_fusion.data.spec import SEGMENT_SIZE
 from yt8m_fusion.errors import UserError
 
-SEGMENT_SIZE = 5
 # Prefix of the messages of our in-graph checks (explain_read_error looks for it).
 CHECK_PREFIX = "yt8m_fusion data check"
 _TFRECORD_BUFFER_BYTES = 1 << 20
@@ -260,39 +255,17 @@ def _parse_frame_record(serialized, names, sizes, num_classes, max_frames, dequa
   return out
 
 
-def _check_feature_args(feature_names, feature_sizes):
-  if isinstance(feature_names, str):
-    feature_names = [n.strip() for n in feature_names.split(",") if n.strip()]
-  if isinstance(feature_sizes, (str, int)):
-    feature_sizes = [int(s) for s in str(feature_sizes).split(",") if s.strip()]
-  names, sizes = tuple(feature_names), tuple(int(s) for s in feature_sizes)
-  if not names:
-    raise UserError("no feature names given; expected e.g. mean_rgb,mean_audio or rgb,audio")
-  if len(names) != len(sizes):
-    raise UserError(f"{len(names)} feature names ({','.join(names)}) but {len(sizes)} feature "
-                    f"sizes ({','.join(map(str, sizes))}); give one size per feature name")
-  if len(set(names)) != len(names):
-    raise UserError(f"feature names repeat ({','.join(names)}); give each feature once")
-  reserved = {"video_ids", "num_frames", "labels", "label_weights"}
-  if reserved & set(names):
-    raise UserError(f"feature name(s) {','.join(sorted(reserved & set(names)))} clash with the "
-                    "batch keys video_ids/num_frames/labels/label_weights")
-  if any(size <= 0 for size in sizes):
-    raise UserError(f"feature sizes must be positive, got {','.join(map(str, sizes))}")
-  return names, sizes
-
-
-def parse_serialized(serialized, *, frame_features, feature_names, feature_sizes,
-                     num_classes=3862, max_frames=300, dequantize=True, segment_labels=False,
-                     validate=True):
+def parse_serialized(serialized, spec, *, dequantize=True, validate=True):
   """Serialized records (a `[N]` string tensor) -> a batch dict, as `load_dataset` yields.
+
+  `spec` (a DataSpec) says which features to parse and how the records are laid out.
 
   Graph-safe (works in a `tf.function` with a `[None]` string input, e.g. a SavedModel
   serving signature). Keys: `video_ids` string `[N]`; one per feature name (video-level
   float32 `[N, D]`; frame-level `[N, max_frames, D]`, float32 dequantized and
   zero-padded, or uint8 with `dequantize=False`, padded with q=0); `num_frames` int32
   `[N]` (min(frames of the first feature, max_frames); ones for video-level);
-  `labels` float32 multi-hot `[N, num_classes]`. With `segment_labels=True`
+  `labels` float32 multi-hot `[N, num_classes]`. With `spec.segment_labels`
   (frame-level only) the rows are the rated 5-frame segments of the records:
   features `[S, 5, D]`, `num_frames` 5, `labels[s, c]` = the rating score,
   `label_weights[s, c]` = 1 for rated pairs.
@@ -302,31 +275,29 @@ def parse_serialized(serialized, *, frame_features, feature_names, feature_sizes
   [0, num_classes), NaN/Inf video-level values, a feature without frames, a frame of the
   wrong byte size or inconsistent segment fields.
   """
-  names, sizes = _check_feature_args(feature_names, feature_sizes)
-  if segment_labels and not frame_features:
-    raise UserError("segment_labels needs frame-level data (--frame_features)")
+  names, sizes = spec.feature_names, spec.feature_sizes
   serialized = tf.convert_to_tensor(serialized, tf.string)
   checks = _Checks(validate)
-  if frame_features:
-    batch = _parse_frame_level(serialized, names, sizes, num_classes, max_frames, dequantize,
-                               segment_labels, checks)
+  if spec.frame_features:
+    batch = _parse_frame_level(serialized, names, sizes, spec.num_classes, spec.max_frames,
+                               dequantize, spec.segment_labels, checks)
   else:
-    batch = _parse_video_level(serialized, names, sizes, num_classes, checks)
+    batch = _parse_video_level(serialized, names, sizes, spec.num_classes, checks)
   if checks.ops:
     batch = {key: checks.gate(value) for key, value in batch.items()}
   return batch
 
 
-def _validate_one(serialized, names, sizes, num_classes, max_frames, frame_features,
-                  segment_labels):
+def _validate_one(serialized, spec):
   """Runs the parse and all checks on one record; True, or an error (used when skipping)."""
   checks = _Checks(True)
   records = tf.reshape(serialized, [1])
-  if frame_features:
-    out = _parse_frame_level(records, names, sizes, num_classes, max_frames, False,
-                             segment_labels, checks, decode=False)
+  names, sizes = spec.feature_names, spec.feature_sizes
+  if spec.frame_features:
+    out = _parse_frame_level(records, names, sizes, spec.num_classes, spec.max_frames, False,
+                             spec.segment_labels, checks, decode=False)
   else:
-    out = _parse_video_level(records, names, sizes, num_classes, checks)
+    out = _parse_video_level(records, names, sizes, spec.num_classes, checks)
     # check_numerics is an identity: consume its outputs so it runs.
     checks.ops.extend(tf.reduce_sum(out[name]) for name in names)
   checks.ops.append(out["labels"])
@@ -350,13 +321,11 @@ class SkipCounter:
     only its bytes.
 
   The counts grow while the dataset is iterated (records the pipeline has prefetched
-  are already counted). `load_dataset` attaches the counter to the returned dataset as
-  `dataset.skip_counter` (and uses the one passed as `skip_counter=` if any), e.g.
+  are already counted). `load_dataset` returns it beside the dataset, e.g.
 
-      dataset = load_dataset(..., skip_corrupt_records=True)
-      counter = dataset.skip_counter
-      model.fit(dataset, ...)
-      counter.log()          # one warning line if anything was skipped
+      batches = load_dataset(pattern, spec, skip_corrupt_records=True)
+      model.fit(batches.dataset, ...)
+      batches.skip_counter.log()   # one warning line if anything was skipped
   """
 
   def __init__(self):
@@ -480,27 +449,30 @@ def _shard(files, input_context, data_pattern):
   return files[input_context.input_pipeline_id::num_pipelines]
 
 
-def load_dataset(data_pattern, *, frame_features=False, feature_names=("mean_rgb",),
-                 feature_sizes=(1024,), num_classes=3862, batch_size=1024, max_frames=300,
-                 segment_labels=False, shuffle=False, num_epochs=1, dequantize=True,
-                 num_readers=8, input_context=None, drop_remainder=False,
+class Batches(typing.NamedTuple):
+  """What `load_dataset` returns."""
+
+  dataset: tf.data.Dataset  # dict batches (see `parse_serialized`)
+  skip_counter: "SkipCounter | None"  # with skip_corrupt_records: what was skipped
+  files: tuple  # the files read (this pipeline's share with an input_context)
+
+
+def load_dataset(data_pattern, spec, *, batch_size=1024, shuffle=False, num_epochs=1,
+                 dequantize=True, num_readers=8, input_context=None, drop_remainder=False,
                  skip_corrupt_records=False, seed=None, shuffle_buffer_size=None,
-                 check_files=True, skip_counter=None, batch_parse_frames=None):
-  """A `tf.data.Dataset` of YouTube-8M batches (dicts, see `parse_serialized`).
+                 batch_parse_frames=None):
+  """YouTube-8M batches (dicts, see `parse_serialized`) of the records `spec` describes.
+
+  The files are checked first (`checks.check_files`: the first record of each file, so a
+  wrong feature, size or level is one line naming the file), once.
 
   Args:
     data_pattern: a glob, a comma-separated list of globs, or a list of paths/globs
       (tf.io.gfile, so gs:// works). UserError when a pattern matches nothing.
-    frame_features: SequenceExample frame-level records instead of video-level Examples.
-    feature_names, feature_sizes: the features to read, e.g. ("rgb", "audio"), (1024, 128).
-    num_classes: size of the label vocabulary (3862; 4716 for the 2017 data).
-    batch_size: records per batch (segments per batch with `segment_labels`). With
+    spec: a `DataSpec`: features, video- or frame-level, classes, max_frames, segments.
+    batch_size: records per batch (segments per batch with `spec.segment_labels`). With
       `input_context`, this is the batch of this pipeline (use
       `input_context.get_per_replica_batch_size(global_batch_size)`).
-    max_frames: frames kept per video (frame-level): later frames dropped, shorter
-      videos zero-padded.
-    segment_labels: frame-level 2019 segment data: batches of rated 5-frame segments
-      with `labels` from the segment scores and `label_weights`.
     shuffle: shuffle files (each epoch) and records (buffer of `shuffle_buffer_size`).
     num_epochs: passes over the data; None or <= 0 repeats forever.
     dequantize: frame-level only: float32 dequantized features (True) or the raw uint8
@@ -510,39 +482,30 @@ def load_dataset(data_pattern, *, frame_features=False, feature_names=("mean_rgb
       `num_input_pipelines`-th file (UserError if there are fewer files than pipelines).
     drop_remainder: drop the last partial batch (static batch dimension).
     skip_corrupt_records: drop unreadable/invalid records instead of failing, counted
-      by the `SkipCounter` attached as `dataset.skip_counter`. Costs a per-record
-      validation (roughly halves the frame-level read rate).
+      by the returned `skip_counter`. Costs a per-record validation.
     seed: shuffle seed; with a seed the order is reproducible.
     shuffle_buffer_size: records in the shuffle buffer (default 8 batches for
       video-level, 1 batch but at most 1024 records for frame-level).
-    check_files: run `check_files` (the first record of the first file) before building.
-    skip_counter: a `SkipCounter` to count into (default: a new one).
     batch_parse_frames: frame-level: True batches the serialized records first and
       parses whole batches with `parse_serialized` (as video-level data always is);
       False parses each record in parallel and batches the results. Same values.
-      None (default) picks by the first record's frame count (from `check_files`):
-      batch parsing below BATCH_PARSE_BELOW_FRAMES (100) frames, where it took less
-      CPU per record, per-record parsing otherwise (real YouTube-8M videos, 120-300
-      frames), where it took less; see benchmarks/input_pipeline.py.
+      None (default) picks by the first record's frame count: batch parsing below
+      BATCH_PARSE_BELOW_FRAMES frames, where it takes less CPU per record, per-record
+      parsing for real-length videos, where that takes less (docs/PERFORMANCE.md,
+      benchmarks/input_pipeline.py).
+
+  Returns:
+    `Batches(dataset, skip_counter, files)`.
   """
-  names, sizes = _check_feature_args(feature_names, feature_sizes)
-  if segment_labels and not frame_features:
-    raise UserError("--segment_labels needs frame-level data: add --frame_features")
-  for value, what in ((batch_size, "batch_size"), (max_frames, "max_frames"),
-                      (num_classes, "num_classes"), (num_readers, "num_readers")):
+  for value, what in ((batch_size, "batch_size"), (num_readers, "num_readers")):
     if int(value) < 1:
       raise UserError(f"{what} must be at least 1, got {value}")
-  if segment_labels and max_frames < SEGMENT_SIZE:
-    raise UserError(f"max_frames={max_frames} is shorter than a {SEGMENT_SIZE}-frame segment")
-
-  files = checks_lib.list_files(data_pattern)
-  files = _shard(files, input_context, data_pattern)
-  first_record_frames = None
-  if check_files:
-    first_record_frames = checks_lib.check_files(
-        files, frame_features=frame_features, feature_names=names, feature_sizes=sizes,
-        num_classes=num_classes, segment_labels=segment_labels, max_frames=max_frames,
-        skip_corrupt_records=skip_corrupt_records)["first_record_frames"]
+  files = _shard(checks_lib.list_files(data_pattern), input_context, data_pattern)
+  first_record_frames = checks_lib.check_files(
+      files, frame_features=spec.frame_features, feature_names=spec.feature_names,
+      feature_sizes=spec.feature_sizes, num_classes=spec.num_classes,
+      segment_labels=spec.segment_labels, max_frames=spec.max_frames,
+      skip_corrupt_records=skip_corrupt_records)["first_record_frames"]
   if batch_parse_frames is None:
     # Short videos: the per-record overhead dominates, batch parsing wins; long videos:
     # the parse dominates and batching the serialized records only adds copies.
@@ -551,12 +514,9 @@ def load_dataset(data_pattern, *, frame_features=False, feature_names=("mean_rgb
 
   deterministic = (not shuffle) or seed is not None
   repeat = None if (num_epochs is None or num_epochs <= 0) else int(num_epochs)
-  parse_kwargs = dict(frame_features=frame_features, feature_names=names, feature_sizes=sizes,
-                      num_classes=num_classes, max_frames=max_frames, dequantize=dequantize,
-                      segment_labels=segment_labels)
 
   if skip_corrupt_records:
-    counter = skip_counter or SkipCounter()
+    counter = SkipCounter()
     file_ds = tf.data.Dataset.from_tensor_slices(
         (files, tf.constant(_file_sizes(files), tf.int64)))
     read = _read_file_skipping
@@ -570,35 +530,33 @@ def load_dataset(data_pattern, *, frame_features=False, feature_names=("mean_rgb
   records = file_ds.interleave(read, cycle_length=min(num_readers, len(files)), block_length=1,
                                num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
   if skip_corrupt_records:
-    records = _skip_invalid(records, counter, lambda r: _validate_one(
-        r, names, sizes, num_classes, max_frames, frame_features, segment_labels))
+    records = _skip_invalid(records, counter, lambda r: _validate_one(r, spec))
   if shuffle:
     if shuffle_buffer_size is None:
-      shuffle_buffer_size = min(batch_size, 1024) if frame_features else 8 * batch_size
+      shuffle_buffer_size = min(batch_size, 1024) if spec.frame_features else 8 * batch_size
     records = records.shuffle(max(1, int(shuffle_buffer_size)), seed=seed,
                               reshuffle_each_iteration=True)
 
-  if segment_labels:
+  parse = lambda s: parse_serialized(s, spec, dequantize=dequantize)
+  if spec.segment_labels:
     # Whole videos are parsed in small batches, then their segments re-batched.
     videos = records.batch(max(1, min(batch_size, 32)))
-    segments = videos.map(lambda s: parse_serialized(s, **parse_kwargs),
-                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    segments = videos.map(parse, num_parallel_calls=tf.data.AUTOTUNE,
+                          deterministic=deterministic)
     dataset = segments.unbatch().batch(batch_size, drop_remainder=drop_remainder)
-  elif frame_features and not batch_parse_frames:
+  elif spec.frame_features and not batch_parse_frames:
     dataset = records.map(
-        lambda s: _parse_frame_record(s, names, sizes, num_classes, max_frames, dequantize),
+        lambda s: _parse_frame_record(s, spec.feature_names, spec.feature_sizes,
+                                      spec.num_classes, spec.max_frames, dequantize),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
   else:
     dataset = records.batch(batch_size, drop_remainder=drop_remainder)
-    dataset = dataset.map(lambda s: parse_serialized(s, **parse_kwargs),
-                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE,
+                          deterministic=deterministic)
   dataset = dataset.prefetch(tf.data.AUTOTUNE)
 
   options = tf.data.Options()
   if input_context is not None:
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-  dataset = dataset.with_options(options)
-  if counter is not None:
-    dataset.skip_counter = counter
-  return dataset
+  return Batches(dataset.with_options(options), counter, tuple(files))

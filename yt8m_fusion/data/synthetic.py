@@ -54,6 +54,8 @@ import time
 
 import numpy as np
 
+from yt8m_fusion.data.spec import SEGMENT_SIZE
+
 GENERATOR_VERSION = "1"
 FEATURE_SIZES = {"rgb": 1024, "audio": 128}
 VIDEO_FEATURES = {"rgb": "mean_rgb", "audio": "mean_audio"}
@@ -64,8 +66,6 @@ VERTICALS = (
     "Law & Government", "Jobs & Education", "Internet & Telecom", "Books & Literature",
     "Health", "News", "Real Estate", "Finance", "People & Society", "Reference")
 MODALITIES = ("visual", "audio", "both", "split")
-SEGMENT_SIZE = 5
-
 
 
 @dataclasses.dataclass(frozen=True)

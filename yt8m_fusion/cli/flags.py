@@ -17,7 +17,7 @@ KNOWN_FEATURE_SIZES = {
 }
 
 
-def _define_once(define, name, *args, **kwargs):
+def define_once(define, name, *args, **kwargs):
   """Defines a flag unless it exists: programs share groups, and tests import several."""
   if name not in FLAGS:
     define(name, *args, **kwargs)
@@ -26,36 +26,36 @@ def _define_once(define, name, *args, **kwargs):
 def define_model_flags():
   """The model, its inputs and its hyper-parameters (all saved in model_flags.json)."""
   from yt8m_fusion.models import hparams  # pylint: disable=import-outside-toplevel
-  _define_once(flags.DEFINE_string, "model", "LogisticModel",
+  define_once(flags.DEFINE_string, "model", "LogisticModel",
                "Which model to use: a name in the model registry "
                "(python -m yt8m_fusion.summary --list prints them).")
-  _define_once(flags.DEFINE_string, "feature_names", "",
+  define_once(flags.DEFINE_string, "feature_names", "",
                "Comma-separated feature names, e.g. 'mean_rgb,mean_audio'. Empty: the model's "
                "default ('mean_rgb' for the starter's models, 'mean_rgb,mean_audio' for the "
                "fusion models; 'rgb'/'audio' with --frame_features).")
-  _define_once(flags.DEFINE_string, "feature_sizes", "",
+  define_once(flags.DEFINE_string, "feature_sizes", "",
                "Comma-separated feature sizes, one per name. Empty: the known YouTube-8M sizes "
                "(rgb 1024, audio 128).")
-  _define_once(flags.DEFINE_bool, "frame_features", False,
+  define_once(flags.DEFINE_bool, "frame_features", False,
                "Frame-level features (SequenceExample) instead of video-level (Example).")
-  _define_once(flags.DEFINE_integer, "num_classes", 3862,
+  define_once(flags.DEFINE_integer, "num_classes", 3862,
                "Size of the label vocabulary: 3862 for the 2018 data, 4716 for the 2017 data.",
                lower_bound=2)
-  _define_once(flags.DEFINE_string, "label_loss", "CrossEntropyLoss",
+  define_once(flags.DEFINE_string, "label_loss", "CrossEntropyLoss",
                "Loss: CrossEntropyLoss, HingeLoss or SoftmaxLoss.")
-  hparams.define_hparam_flags(_define_once)
+  hparams.define_hparam_flags(define_once)
 
 
 def define_data_flags():
   """How records are read."""
-  _define_once(flags.DEFINE_bool, "segment_labels", False,
+  define_once(flags.DEFINE_bool, "segment_labels", False,
                "Segment-level data (2019 challenge): 5-frame segments labelled by their ratings.")
-  _define_once(flags.DEFINE_integer, "max_frames", 300,
+  define_once(flags.DEFINE_integer, "max_frames", 300,
                "Frames kept per video: later frames are dropped, shorter videos padded.",
                lower_bound=1)
-  _define_once(flags.DEFINE_integer, "num_readers", 8,
+  define_once(flags.DEFINE_integer, "num_readers", 8,
                "Files read in parallel.", lower_bound=1)
-  _define_once(flags.DEFINE_bool, "skip_corrupt_records", False,
+  define_once(flags.DEFINE_bool, "skip_corrupt_records", False,
                "Skip records that cannot be read or parsed, and count them in the log, instead "
                "of stopping with an error.")
 

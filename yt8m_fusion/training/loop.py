@@ -1,0 +1,278 @@
+"""Training as a Python API: `run` puts a whole training job together.
+
+    from yt8m_fusion import models, training
+
+    config = models.ModelConfig(model="AttendFusion", feature_names=["mean_rgb", "mean_audio"],
+                                feature_sizes=[1024, 128])
+    result = training.run(config, "/tmp/attend_fusion", "/data/train*.tfrecord",
+                          eval_data_pattern="/data/validate*.tfrecord",
+                          options=training.TrainOptions.for_model("AttendFusion"))
+
+`run` builds the model under the strategy, resumes from the train_dir's newest checkpoint,
+trains (`fit`), then on the chief evaluates and exports. train.py, the experiments, the
+benchmarks and the tests all train through it.
+"""
+
+import dataclasses
+import logging
+import time
+import warnings
+
+import keras
+import tensorflow as tf
+
+from yt8m_fusion import distribute
+from yt8m_fusion import evaluation
+from yt8m_fusion import export as export_lib
+from yt8m_fusion import inputs as model_inputs
+from yt8m_fusion import io_utils
+from yt8m_fusion import losses
+from yt8m_fusion import models
+from yt8m_fusion import train_dir as train_dir_lib
+from yt8m_fusion.data.explain import DATA_ERRORS
+from yt8m_fusion.data.explain import explain_data_error
+from yt8m_fusion.data.explain import log_skipped
+from yt8m_fusion.data.spec import DataSpec
+from yt8m_fusion.errors import UserError
+from yt8m_fusion.training.checkpoints import CheckpointKeeper
+from yt8m_fusion.training.monitor import SigtermFlag
+from yt8m_fusion.training.monitor import TrainingMonitor
+from yt8m_fusion.training.options import TrainOptions
+from yt8m_fusion.training.options import build_optimizer
+from yt8m_fusion.training.step import TrainingModel
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadOptions:
+  """How the training and evaluation records are read."""
+
+  max_frames: int = 300
+  segment_labels: bool = False
+  num_readers: int = 8
+  skip_corrupt_records: bool = False
+  shuffle: bool = True  # the training records (evaluation reads in order)
+
+
+@dataclasses.dataclass
+class TrainResult:
+  step: int
+  epoch: int
+  checkpoint_path: str | None
+  interrupted: bool = False  # stopped by SIGTERM
+  examples_per_second: float | None = None
+
+
+@dataclasses.dataclass
+class RunResult:
+  """What `run` did: the training, and on the chief the evaluation and export."""
+
+  train: TrainResult
+  is_chief: bool = True
+  num_parameters: int | None = None
+  eval_results: dict | None = None  # evaluation.evaluate's metrics
+  export_path: str | None = None
+  seconds: float = 0.0
+
+
+class TrainingDiverged(UserError):
+  """The loss became NaN or Inf."""
+
+
+def out_of_memory_error(error, batch_size):
+  """A UserError for a TensorFlow out-of-memory error (else None): it is not a data problem."""
+  if not isinstance(error, tf.errors.ResourceExhaustedError):
+    return None
+  detail = " ".join(str(getattr(error, "message", error)).split())[:200]
+  return UserError(f"out of memory at --batch_size={batch_size} ({detail}); lower --batch_size, "
+                   "or use --mixed_precision=mixed_bfloat16 (CPU) / mixed_float16 (GPU), or a "
+                   "smaller model")
+
+
+def run(config, train_dir, train_data_pattern, *, options=None, eval_data_pattern=None,
+        reading=ReadOptions(), cluster=None, export=True, top_k=20, f1_threshold=0.5):
+  """Trains `config`'s model into `train_dir`, then evaluates and exports it.
+
+  Args:
+    config: a `ModelConfig` (the model, its features and hyper-parameters).
+    train_dir: checkpoints, model_flags.json, TensorBoard summaries, train_log.csv, eval/
+      and export/ go here. With checkpoints already there, training resumes (the saved
+      model_flags.json must describe `config`).
+    train_data_pattern: glob(s) of the training TFRecords.
+    options: a `TrainOptions`; default `TrainOptions.for_model(config.model)`.
+    eval_data_pattern: glob(s) evaluated after training (None: no evaluation).
+    reading: a `ReadOptions` (frames, segments, readers, corrupt records, shuffling).
+    cluster: a `distribute.ClusterSetup`; default one device.
+    export: write a SavedModel for TF Serving into train_dir/export after training.
+    top_k, f1_threshold: of the evaluation (GAP@top_k; F1 at the threshold).
+
+  Returns:
+    A `RunResult`. When SIGTERM stopped training, `result.train.interrupted` is True and
+    there is no evaluation or export: the same call resumes.
+
+  Raises:
+    UserError: a mistake the user can fix (bad data, a full disk, a diverged loss, ...),
+      in one line.
+  """
+  started = time.time()
+  options = (options or TrainOptions.for_model(config.model)).validate()
+  if options.seed is not None:
+    keras.utils.set_random_seed(options.seed)
+  keras.mixed_precision.set_global_policy(options.mixed_precision)
+  cluster = cluster or distribute.create_strategy("default")
+  working_dir = cluster.working_dir(train_dir)
+  if cluster.is_chief:
+    io_utils.check_writable_dir(train_dir, "--train_dir")
+    _check_saved_config(train_dir, config)
+  spec = DataSpec.for_model(config, max_frames=reading.max_frames,
+                            segment_labels=reading.segment_labels)
+  strategy = cluster.strategy
+  global_batch = cluster.global_batch_size(options.batch_size)
+  rate, rate_text = cluster.scale_learning_rate(options.base_learning_rate,
+                                                options.learning_rate_scaling)
+  options = dataclasses.replace(options, base_learning_rate=rate)
+  logging.info("Training %s on %s with %s: %d replica(s), batch %d per replica, global batch "
+               "%d; learning rate %s, decay %g every %g global examples", config.model,
+               ",".join(config.feature_names), _describe_device(),
+               strategy.num_replicas_in_sync, options.batch_size, global_batch, rate_text,
+               options.learning_rate_decay, options.learning_rate_decay_examples)
+
+  with strategy.scope():
+    network = models.build_model(config)
+    optimizer = build_optimizer(options, strategy.num_replicas_in_sync)
+    trainer = TrainingModel(network, losses.get_loss(config.label_loss),
+                            clip_gradient_norm=options.clip_gradient_norm,
+                            regularization_penalty=options.regularization_penalty)
+    trainer.compile(optimizer=optimizer, jit_compile=options.jit_compile,
+                    steps_per_execution=options.steps_per_execution)
+    keeper = CheckpointKeeper(working_dir, network, optimizer, options.max_checkpoints_to_keep)
+    cluster.prepare_training(trainer, keeper)
+    restored = keeper.restore_latest()
+    cluster.sync_training_state(network, optimizer, keeper)
+  if restored:
+    logging.info("Resuming from %s (step %d, epoch %d)", restored, keeper.step,
+                 int(keeper.epoch.numpy()))
+  if cluster.is_chief:
+    train_dir_lib.save_config(train_dir, config)
+
+  skip_counters = []
+
+  def training_batches(input_context):
+    batches = model_inputs.load_batches(
+        train_data_pattern, spec, batch_size=options.batch_size, shuffle=reading.shuffle,
+        num_epochs=1, num_readers=reading.num_readers,
+        skip_corrupt_records=reading.skip_corrupt_records, input_context=input_context,
+        drop_remainder=cluster.needs_static_batches, seed=options.seed)
+    skip_counters.append(batches.skip_counter)
+    return model_inputs.training_pairs(batches.dataset, spec)
+
+  try:
+    dataset = cluster.distribute_dataset(training_batches)
+    result = fit(trainer, dataset, keeper, options, global_batch_size=global_batch,
+                 is_chief=cluster.is_chief, summary_dir=train_dir if cluster.is_chief else None,
+                 agree=cluster.agreement())
+  except DATA_ERRORS as error:
+    raise (cluster.explain_error(error)  # multi-worker: another worker stopped
+           or out_of_memory_error(error, options.batch_size)
+           or explain_data_error(error, train_data_pattern, spec, "--train_data_pattern")) \
+        from None
+  finally:
+    cluster.cleanup()
+  for counter in skip_counters:
+    log_skipped(counter, "--train_data_pattern")
+  report = RunResult(train=result, is_chief=cluster.is_chief)
+  if result.interrupted or not cluster.is_chief:
+    report.seconds = time.time() - started
+    return report
+  logging.info("Trained to step %d (epoch %d) in %.1f s", result.step, result.epoch,
+               time.time() - started)
+
+  # Multi-worker: the other workers are gone; evaluate and export a local copy.
+  network = cluster.model_for_chief(network, lambda: models.build_model(config))
+  report.num_parameters = int(network.count_params())
+  if eval_data_pattern:
+    report.eval_results = evaluate(network, config, eval_data_pattern, train_dir, result.step,
+                                   batch_size=options.batch_size, reading=reading, top_k=top_k,
+                                   f1_threshold=f1_threshold,
+                                   extra={"train_examples_per_second":
+                                          result.examples_per_second})
+  if export:
+    report.export_path = export_lib.export_saved_model(
+        network, config, train_dir_lib.export_dir(train_dir), result.step,
+        max_frames=reading.max_frames)
+  report.seconds = time.time() - started
+  return report
+
+
+def evaluate(network, config, data_pattern, train_dir, step, *, batch_size=1024,
+             reading=ReadOptions(), top_k=20, f1_threshold=0.5, extra=None):
+  """Evaluates `network` on `data_pattern`; writes train_dir/eval/metrics-<step>.json."""
+  spec = DataSpec.for_model(config, max_frames=reading.max_frames,
+                            segment_labels=reading.segment_labels)
+  batches = model_inputs.load_batches(data_pattern, spec, batch_size=batch_size,
+                                      num_readers=reading.num_readers,
+                                      skip_corrupt_records=reading.skip_corrupt_records)
+  results = evaluation.evaluate(
+      network, batches.dataset, config, losses.get_loss(config.label_loss), top_k=top_k,
+      f1_threshold=f1_threshold, segment_labels=reading.segment_labels,
+      error_handler=lambda error: explain_data_error(error, data_pattern, spec,
+                                                     "--eval_data_pattern"))
+  log_skipped(batches.skip_counter, "--eval_data_pattern")
+  evaluation.write_results(
+      train_dir, step, results, segment_labels=reading.segment_labels,
+      extra={"model": config.model, "data_pattern": data_pattern,
+             "num_parameters": int(network.count_params()), **(extra or {})})
+  logging.info(evaluation.summary_line(step, results))
+  return results
+
+
+def _check_saved_config(train_dir, config):
+  saved = train_dir_lib.load_config(train_dir, required=False)
+  if saved is not None and saved.to_json_dict() != config.to_json_dict():
+    raise UserError(f"{train_dir_lib.model_flags_path(train_dir)} describes another model than "
+                    "the one to train; resume with the saved config, or start a new model in "
+                    "an empty train_dir")
+
+
+def _describe_device():
+  gpus = tf.config.list_physical_devices("GPU")
+  return f"{len(gpus)} GPU(s)" if gpus else "CPU"
+
+
+def fit(model, dataset, keeper, options, *, global_batch_size, is_chief=True,
+        summary_dir=None, agree=None):
+  """Trains until num_epochs or max_steps; returns a TrainResult.
+
+  `model` (a TrainingModel) must be compiled and `keeper` restored (if resuming) by the
+  caller. `agree`: see TrainingMonitor (multi-worker; `ClusterSetup.agreement()`).
+  """
+  initial_epoch = int(keeper.epoch.numpy())
+  start_step = keeper.step
+  if options.max_steps is not None and start_step >= options.max_steps:
+    logging.info("Already at step %d >= --max_steps=%d: nothing to train", start_step,
+                 options.max_steps)
+    return TrainResult(step=start_step, epoch=initial_epoch,
+                       checkpoint_path=keeper.manager.latest_checkpoint)
+  if initial_epoch >= options.num_epochs:
+    logging.info("Already trained %d epoch(s) >= --num_epochs=%d: nothing to train",
+                 initial_epoch, options.num_epochs)
+    return TrainResult(step=start_step, epoch=initial_epoch,
+                       checkpoint_path=keeper.manager.latest_checkpoint)
+  with SigtermFlag() as sigterm:
+    monitor = TrainingMonitor(keeper, options, global_batch_size, sigterm, is_chief=is_chief,
+                              summary_dir=summary_dir, agree=agree)
+    with warnings.catch_warnings():
+      # An epoch ends when the data does (its length is unknown up front), which is
+      # how the starter worked; Keras warns about it every epoch.
+      warnings.filterwarnings("ignore", message="Your input ran out of data")
+      model.fit(dataset, epochs=options.num_epochs, initial_epoch=initial_epoch,
+                callbacks=[monitor], verbose=options.verbose, shuffle=False)
+  if monitor.nan_step is not None:
+    raise TrainingDiverged(
+        f"the training loss became NaN or Inf at step {monitor.nan_step}; stopped without "
+        f"saving; the last good checkpoint is {keeper.manager.latest_checkpoint or 'none'} "
+        "(lower --base_learning_rate or check the input data)")
+  path = keeper.save()
+  return TrainResult(step=keeper.step, epoch=int(keeper.epoch.numpy()), checkpoint_path=path,
+                     interrupted=monitor.interrupted,
+                     examples_per_second=monitor.examples_per_second)
+

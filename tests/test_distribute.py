@@ -18,7 +18,7 @@ import tensorflow as tf
 from programs import run_program
 from yt8m_fusion import data as yt8m_data
 from yt8m_fusion import distribute
-from yt8m_fusion import local_cluster
+from yt8m_fusion.cli import local_cluster
 from yt8m_fusion.errors import UserError
 
 

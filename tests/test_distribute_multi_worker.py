@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from programs import run_program
 from yt8m_fusion import data as yt8m_data
-from yt8m_fusion.local_cluster import LocalCluster
+from yt8m_fusion.cli.local_cluster import LocalCluster
 
 COMMON = ["--model=LogisticModel", "--num_classes=10", "--noshuffle", "--seed=1",
           "--export_model_steps=2", "--log_every_n_steps=1", "--num_epochs=100000"]

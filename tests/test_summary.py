@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from yt8m_fusion import summary
+from yt8m_fusion.models import flops
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -53,5 +53,5 @@ def test_summary_list_and_user_errors():
 
 
 def test_format_flops_and_reexport():
-  assert summary.format_flops(166_395_904) == "166,395,904 (0.166 GFLOPs)"
-  assert callable(summary.forward_flops)
+  assert flops.format_flops(166_395_904) == "166,395,904 (0.166 GFLOPs)"
+  assert callable(flops.forward_flops)

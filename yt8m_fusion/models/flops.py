@@ -73,3 +73,8 @@ def _per_example(shape, max_frames):
 def _positions(shape):
   """How many vectors of the last axis an example has (frames x tokens ...)."""
   return math.prod(shape[:-1]) if len(shape) > 1 else 1
+
+
+def format_flops(flops):
+  """'166,395,904 (0.166 GFLOPs)'."""
+  return f"{flops:,} ({flops / 1e9:.3f} GFLOPs)"

@@ -28,8 +28,8 @@ class ModelSpec:
   default_features: tuple = VISUAL  # video-level names; frame-level: rgb / audio
   # The learning rate used when --base_learning_rate is not given. None keeps the
   # starter's 0.01, which suits its small models; the paper-size networks diverge at
-  # 0.01 with Adam, and 1e-4 trained best on the demo data (docs/PERFORMANCE.md, "Demo
-  # dataset"); the Model Garden also trains with Adam at 1e-4.
+  # 0.01 with Adam, and 1e-4 trained best of the rates tried on the demo data
+  # (docs/PERFORMANCE.md); the Model Garden also trains with Adam at 1e-4.
   base_learning_rate: float | None = None
 
 

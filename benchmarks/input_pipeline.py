@@ -91,8 +91,8 @@ def starter_style_dataset(files, batch_size, max_frames=300):
 
   dataset = tf.data.TFRecordDataset(files, buffer_size=1 << 20).map(parse)
   # Sequential, as the starter's parsing was: tf.data's default graph rewrites may otherwise
-  # turn this map into a parallel one (measured: 1,700-3,500 records/s from run to run with
-  # them, a steadier 1,850-2,170 without).
+  # turn this map into a parallel one, which made its measured rate swing from run to run
+  # (figures in docs/PERFORMANCE.md).
   options = tf.data.Options()
   options.experimental_optimization.map_parallelization = False
   return dataset.batch(batch_size).prefetch(2).with_options(options)

@@ -28,10 +28,10 @@ Timing: only the metric's own calls (accumulate + get) are timed, not the data g
 both wall-clock and process CPU seconds are reported (CPU time is the steadier figure when
 other jobs share the machine); both implementations first run once, untimed, on other data,
 then ``--repeats`` times (default 2) on the same data, and the fastest run of each counts
-(as timeit reports). By default the reference runs on all videos (about 20 s per run for 100k
-videos on one core); ``--reference_videos N`` times it on the first N videos only and extrapolates linearly
-(said so in the output; the reference's final sort grows slightly faster than linearly, so
-the extrapolation flatters it).
+(as timeit reports). By default the reference runs on all videos (the slow part of the
+benchmark; its time is in docs/PERFORMANCE.md); ``--reference_videos N`` times it on the
+first N videos only and extrapolates linearly (said so in the output; the reference's final
+sort grows slightly faster than linearly, so the extrapolation flatters it).
 
 A last line times ``EvaluationMetrics(..., exact_ties=False)`` on the compared videos: it
 skips rebuilding the starter's heap order for tied scores, so it is faster but differs from
@@ -369,7 +369,7 @@ def measure(num_videos=100000, num_classes=3862, batch_size=1024, top_k=20,
       data (so that one-time costs such as imports are not timed).
     repeats: timed runs of each implementation on the same data; the fastest counts (as
       timeit reports the minimum: on a shared machine, and on a VM where a process's first
-      use of fresh memory is slow, single runs vary by 5-10%).
+      use of fresh memory is slow, single runs vary).
 
   Returns:
     A dict of figures: times in seconds, ``speedup``, ``max_abs_diff`` (over Hit@1, PERR,

@@ -121,8 +121,8 @@ class _Chunks:
 class _StepSpan:
   """Wall and CPU seconds from the first step's start to the last step's end of a fit() call.
 
-  fit() itself costs more than its steps: tearing down its dataset iterator took 0.5-2 s here
-  (fit returned up to 2 s after on_train_end), which would swamp a round of a few steps.
+  fit() itself costs more than its steps: tearing down its dataset iterator took seconds here
+  (docs/PERFORMANCE.md), which would swamp a round of a few steps.
   """
 
   def __init__(self):

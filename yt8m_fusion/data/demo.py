@@ -7,8 +7,8 @@ validate split also carries 2019-style segment ratings), with one `vocabulary.cs
 
 It lives in `$YT8M_FUSION_DEMO_DIR` (default `~/.cache/yt8m_fusion/demo`) under a folder
 named after the generator version and the demo settings, so a changed generator
-regenerates it. Generation (about 10 s) writes into a temporary folder that is renamed
-when complete: an interrupted run leaves nothing that looks finished.
+regenerates it. Generation (seconds; docs/PERFORMANCE.md) writes into a temporary folder
+that is renamed when complete: an interrupted run leaves nothing that looks finished.
 """
 
 import dataclasses

@@ -14,7 +14,8 @@ feature lists "rgb", "audio": one 1024- / 128-byte quantized frame per second). 
 `DIR/vocabulary.csv`; the video-level means are the means of the *dequantized* frames
 written to the frame-level files, as YouTube-8M defines them.
 
-Generative model (details, and the learnability measured on the demo, in SYNTHETIC.md):
+Generative model (details in docs/DATA.md; the learnability measured on the demo in
+docs/PERFORMANCE.md):
 
 * Classes. Frequencies follow a Zipf law, p(c) ~ (c + 2)^-1.2 (class 0 is the most
   common, as in YouTube-8M's vocabulary). Classes fall in 24 "verticals"; the 24 most

@@ -33,7 +33,7 @@ def parse_tf_config(config):
   if not cluster or not task or not isinstance(cluster, dict) or not isinstance(task, dict):
     raise UserError("--strategy=multi_worker needs TF_CONFIG with 'cluster' and 'task', e.g. "
                     '{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": '
-                    '"worker", "index": 0}} (see README: Scale out), or use python -m '
+                    '"worker", "index": 0}} (see docs/SCALE_OUT.md), or use python -m '
                     "yt8m_fusion.local_cluster")
   unknown = sorted(set(cluster) - {"chief", "worker"})
   if unknown:

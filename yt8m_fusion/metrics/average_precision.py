@@ -18,14 +18,14 @@ where the tied items sit in the starter's heap list and where the seed-0 shuffle
 (``_starter_order``, checked against ``heapq`` and ``random.Random(0).sample`` of the running
 Python), and orders the run that way. Without ``top_n`` (nothing is ever popped, as in the
 starter's eval.py) the tied items' heap positions are computed directly from the push
-sequence (``_starter_order.heap_positions``: about 0.1 s for 40,000 tied items among 2
-million); with ``top_n`` the heap list is rebuilt with ``heapq`` on integer keys ordered like
-the ``(score, label)`` tuples, pops included. Otherwise the plain sort is already exact. So
+sequence (``_starter_order.heap_positions``; its time is in docs/PERFORMANCE.md); with
+``top_n`` the heap list is rebuilt with ``heapq`` on integer keys ordered like the
+``(score, label)`` tuples, pops included. Otherwise the plain sort is already exact. So
 results equal the starter's also with ties; that cost is only paid by calculators with mixed
-ties. ``exact_ties=False`` skips it and ranks
-non-positives first inside such runs (deterministic and pessimistic: the AP can only be
-lower, by the effect of the tie order alone). Python's global random state is left alone
-(the starter reseeds it with 0 as a side effect). Scores equal as floats are ties
+ties. ``exact_ties=False`` skips it and ranks non-positives first inside such runs
+(deterministic and pessimistic: the AP can only be lower, by the effect of the tie order
+alone). Python's global random state is left alone (the starter reseeds it with 0 as a side
+effect). Scores equal as floats are ties
 (``-0.0 == 0.0``); NaN scores are not supported.
 
 Arithmetic is float64 throughout, in the starter's order (each term is
@@ -421,9 +421,10 @@ class AveragePrecisionCalculator:
       top_n: None, or keep only the ``top_n`` highest scores (a positive int).
       exact_ties: order equal scores exactly as the starter does (its heap list after the
         seed-0 shuffle). False ranks non-positives first among equal scores, which skips
-        locating tied items in the starter's heap list and shuffle (about 0.2 s per 2 million
-        items) when positives and non-positives share a score; the AP then differs from the starter's only through
-        the order of such ties (in the last digits on large, realistic data).
+        locating tied items in the starter's heap list and shuffle (measured cost in
+        docs/PERFORMANCE.md) when positives and non-positives share a score; the AP then
+        differs from the starter's only through the order of such ties (in the last digits
+        on large, realistic data).
     """
     self._top_n = _validate_top_n(top_n)
     self._exact_ties = bool(exact_ties)

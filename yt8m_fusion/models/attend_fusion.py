@@ -2,8 +2,8 @@
 
 Each feature name is a modality. The paper gives the design (per-modality "attention
 networks" of fully connected layers and softmax(QK^T/sqrt(d))V self-attention, attended
-features fused late, 72M parameters) but not the sizes; the defaults follow the
-reconstruction in /work/shared/paper/ARCHITECTURE.md:
+features fused late, 72M parameters) but not the sizes; the defaults are the sizes that
+its parameter count implies (docs/ARCHITECTURE.md works them out):
 
 Video-level (default): per modality Dense(--attend_hidden_size=8192, relu) x
 --attend_fc_layers -> the vector viewed as 8192/--attend_token_size = 64 tokens of 128 ->

@@ -1,9 +1,9 @@
 """The paper's fully connected baselines (sizes: --fc_hidden_size, --fc_num_layers, ...).
 
-The paper names them without their layer sizes; ARCHITECTURE.md reconstructs FC Late
-Fusion exactly (3 x Dense 8192 per modality, 341,204,524 parameters with mean_rgb +
-mean_audio and 3862 classes). The other baselines use the same hidden width and depth so
-they are comparable. Every one takes video-level or frame-level input (pooled first).
+The paper names them without their layer sizes; docs/ARCHITECTURE.md derives FC Late
+Fusion's from its parameter count (3 x Dense 8192 per modality, 341,204,524 parameters
+with mean_rgb + mean_audio and 3862 classes). The other baselines use the same hidden width
+and depth so they are comparable. Every one takes video-level or frame-level input (pooled first).
 
 - FCModel: concatenated features -> FC stack -> sigmoid (--feature_names=mean_audio is the
   audio-only baseline, mean_rgb the visual-only one).

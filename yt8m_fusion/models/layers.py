@@ -280,9 +280,10 @@ class SelfAttentionBlock(keras.layers.Layer):
     Keras' EinsumDense projects [B, T, D] with a batched matmul against a broadcast kernel,
     whose kernel gradient is a [B, D, H*k] batch of products summed over B; flattening the
     tokens to [B*T, D] makes each projection (and its gradient) one 2-D matmul, and the
-    scores / weighted sum are batched matmuls over [B, H] without einsum transposes. About
-    1.6x faster (forward + backward) on CPU; the values are the same (softmax in float32,
-    masked keys get the same large negative logit as keras.ops.dot_product_attention).
+    scores / weighted sum are batched matmuls over [B, H] without einsum transposes.
+    Measured faster (forward + backward) on CPU, see docs/PERFORMANCE.md; the values are
+    the same (softmax in float32, masked keys get the same large negative logit as
+    keras.ops.dot_product_attention).
     """
     attention = self.attention
     dtype = self.compute_dtype
@@ -325,11 +326,11 @@ class ClassifierDense(keras.layers.Dense):
 
   Same weights, config, checkpoints and forward values as Dense; float32, GPUs and TPUs use
   Dense's own call. Autodiff writes the kernel gradient as matmul(inputs, dy,
-  transpose_a=True); oneDNN's bfloat16 kernel is ~25% slower in that form than on a
+  transpose_a=True); oneDNN's bfloat16 kernel measured slower in that form than on a
   materialized inputs^T (benchmarks/matmul_forms.py), and TensorFlow's graph optimizer folds
   a plain 2-D transpose back into transpose_a, so inputs^T is made through a 3-D transpose.
-  The whole bfloat16 training step of AttendFusion gains 3-7% (benchmarks/run.py's
-  side-by-side run); the gradients are the same values.
+  The whole bfloat16 training step of AttendFusion measured faster with it (benchmarks/run.py's
+  side-by-side run; figures in docs/PERFORMANCE.md); the gradients are the same values.
   """
 
   def call(self, inputs, training=None):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from yt8m_fusion import data
+from yt8m_fusion.cli import synthetic as synthetic_cli
 from yt8m_fusion.data import demo
 from yt8m_fusion.data import records
 from yt8m_fusion.data import synthetic
@@ -151,12 +152,12 @@ def test_command_line(tmp_path):
 def test_command_line_errors():
   values = types.SimpleNamespace(output_dir="", min_frames=1, max_frames=5)
   with pytest.raises(UserError, match="--output_dir is required"):
-    synthetic.main(["prog"], values)
+    synthetic_cli.main(["prog"], values)
   values.output_dir, values.min_frames = "/tmp/x", 9
   with pytest.raises(UserError, match="--min_frames=9 is above --max_frames=5"):
-    synthetic.main(["prog"], values)
+    synthetic_cli.main(["prog"], values)
   with pytest.raises(UserError, match="unexpected arguments: extra"):
-    synthetic.main(["prog", "extra"], values)
+    synthetic_cli.main(["prog", "extra"], values)
 
 
 def test_demo_dataset_generated_once_and_reused(tmp_path, monkeypatch, caplog):

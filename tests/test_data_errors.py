@@ -1,5 +1,7 @@
 """Bad input becomes a one-line UserError naming the file, the feature and the expectation."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,6 +14,9 @@ VIDEO_KW = dict(frame_features=False, feature_names=("mean_rgb", "mean_audio"),
                 feature_sizes=(8, 4), num_classes=20)
 FRAME_KW = dict(frame_features=True, feature_names=("rgb", "audio"), feature_sizes=(6, 3),
                 num_classes=20)
+# explain_read_error takes the spec's fields as keyword arguments (the *_KW dicts).
+VIDEO = data.DataSpec(**VIDEO_KW)
+FRAME = data.DataSpec(**FRAME_KW)
 
 
 def _video(i, labels=None, rgb=None, audio=None, **features):
@@ -39,9 +44,12 @@ def _good_video_file(tmp_path, name="good.tfrecord", count=5):
 
 
 def _iterate_and_explain(pattern, batch_parse_frames=None, **kwargs):
-  """Iterates (without the up-front check); returns the explained UserError."""
-  dataset = data.load_dataset(pattern, batch_size=4, check_files=False,
-                              batch_parse_frames=batch_parse_frames, **kwargs)
+  """Iterates until the reader fails; returns the explained UserError.
+
+  The up-front check reads only the first record, so the bad record must come later.
+  """
+  dataset = data.load_dataset(pattern, data.DataSpec(**kwargs), batch_size=4,
+                              batch_parse_frames=batch_parse_frames).dataset
   with pytest.raises(tf.errors.OpError) as info:
     for _ in dataset:
       pass
@@ -52,7 +60,7 @@ def _iterate_and_explain(pattern, batch_parse_frames=None, **kwargs):
 
 def test_empty_glob_and_directory(tmp_path):
   with pytest.raises(UserError, match=r"no files match '.*/nothing-\*\.tfrecord'"):
-    data.load_dataset(f"{tmp_path}/nothing-*.tfrecord", **VIDEO_KW)
+    data.load_dataset(f"{tmp_path}/nothing-*.tfrecord", VIDEO)
   _good_video_file(tmp_path)
   with pytest.raises(UserError, match=r"no files match '.*/missing\.tfrecord'"):
     data.list_files(f"{tmp_path}/good.tfrecord,{tmp_path}/missing.tfrecord")
@@ -65,7 +73,7 @@ def test_empty_glob_and_directory(tmp_path):
 def test_missing_feature_key(tmp_path):
   path = _write(tmp_path / "nokey.tfrecord", [_video(0, audio=False)])
   with pytest.raises(UserError) as info:
-    data.load_dataset(path, **VIDEO_KW)
+    data.load_dataset(path, VIDEO)
   message = str(info.value)
   assert path in message and "'mean_audio' is missing" in message and "record 0" in message
   # Not in the first record: found while iterating, then explained.
@@ -80,7 +88,7 @@ def test_wrong_feature_size(tmp_path, batch_parse):
   path = _write(tmp_path / "size.tfrecord", [_video(0, rgb=np.zeros(16))])
   with pytest.raises(UserError, match=r"size\.tfrecord: record 0 \(id 'v0'\): feature 'mean_rgb' "
                      r"has 16 values; expected 8 \(--feature_sizes\)"):
-    data.load_dataset(path, **VIDEO_KW)
+    data.load_dataset(path, VIDEO)
   path = _write(tmp_path / "frames.tfrecord", [_frames(0), _frames(1), _frames(2, rgb_size=5)])
   message = _iterate_and_explain(path, batch_parse_frames=batch_parse, **FRAME_KW)
   assert path in message and "record 2" in message and "'rgb' frame 0 has 5 bytes; expected 6" \
@@ -97,22 +105,22 @@ def test_label_id_out_of_range(tmp_path):
     message = _iterate_and_explain(frames, batch_parse_frames=batch_parse, **FRAME_KW)
     assert frames in message and "record 1" in message and "class id -1" in message
   with pytest.raises(tf.errors.InvalidArgumentError, match="yt8m_fusion data check"):
-    data.parse_serialized(tf.constant(list(records.iterate_records(path))), **VIDEO_KW)
+    data.parse_serialized(tf.constant(list(records.iterate_records(path))), VIDEO)
 
 
 def test_not_a_tfrecord_file_and_empty_file(tmp_path):
   path = tmp_path / "random.tfrecord"
   path.write_bytes(np.random.default_rng(0).bytes(3000))
   with pytest.raises(UserError, match=r"random\.tfrecord: the file is not a TFRecord file"):
-    data.load_dataset(str(path), **VIDEO_KW)
+    data.load_dataset(str(path), VIDEO)
   empty = tmp_path / "empty.tfrecord"
   empty.write_bytes(b"")
   with pytest.raises(UserError, match=r"empty\.tfrecord: the file is empty \(0 bytes\)"):
-    data.load_dataset(str(empty), **VIDEO_KW)
+    data.load_dataset(str(empty), VIDEO)
   # Among good files too (local files are all checked for emptiness).
   _good_video_file(tmp_path, "a.tfrecord")
   with pytest.raises(UserError, match=r"empty\.tfrecord: the file is empty"):
-    data.load_dataset(f"{tmp_path}/a.tfrecord,{empty}", **VIDEO_KW)
+    data.load_dataset(f"{tmp_path}/a.tfrecord,{empty}", VIDEO)
 
 
 def test_truncated_file_and_bad_checksum(tmp_path):
@@ -136,19 +144,26 @@ def test_truncated_file_and_bad_checksum(tmp_path):
 def test_video_vs_frame_level_mismatch(tmp_path):
   video = _good_video_file(tmp_path)
   with pytest.raises(UserError) as info:
-    data.load_dataset(video, **{**VIDEO_KW, **FRAME_KW})
+    data.load_dataset(video, FRAME)
   message = str(info.value)
   assert video in message and "holds video-level records" in message
   assert "--frame_features" in message and "'rgb'" not in message
   frames = _write(tmp_path / "frames.tfrecord", [_frames(0)])
   with pytest.raises(UserError) as info:
-    data.load_dataset(frames, **VIDEO_KW)
+    data.load_dataset(frames, VIDEO)
   message = str(info.value)
   assert frames in message and "holds frame-level records" in message
   assert "add --frame_features" in message
-  # The same mistakes found while iterating are explained the same way.
-  assert "holds video-level records" in _iterate_and_explain(video, **FRAME_KW)
-  assert "holds frame-level records" in _iterate_and_explain(frames, **VIDEO_KW)
+  # The same mistakes found while iterating are explained the same way (a file whose
+  # first record matches passes the up-front check; the reader meets the other later).
+  video_after_frames = _write(tmp_path / "video_after_frames.tfrecord", [_frames(0), _video(1)])
+  message = _iterate_and_explain(video_after_frames, **FRAME_KW)
+  assert video_after_frames in message and "record 1" in message
+  assert "holds video-level records" in message
+  frames_after_video = _write(tmp_path / "frames_after_video.tfrecord", [_video(0), _frames(1)])
+  message = _iterate_and_explain(frames_after_video, **VIDEO_KW)
+  assert frames_after_video in message and "record 1" in message
+  assert "holds frame-level records" in message
 
 
 def test_nan_and_inf_values(tmp_path):
@@ -162,7 +177,7 @@ def test_nan_and_inf_values(tmp_path):
   audio[0] = -np.inf
   path = _write(tmp_path / "inf.tfrecord", [_video(0, audio=audio)])
   with pytest.raises(UserError, match=r"inf\.tfrecord: record 0.*'mean_audio' has a -inf value"):
-    data.load_dataset(path, **VIDEO_KW)
+    data.load_dataset(path, VIDEO)
 
 
 @pytest.mark.parametrize("batch_parse", [False, True])
@@ -185,9 +200,8 @@ def test_skip_corrupt_records_counts_what_it_skips(tmp_path):
                  "rb").read()
   (tmp_path / "c-full.tfrecord").write_bytes(content[:-30])  # records 20-24 readable
   pattern = f"{tmp_path}/*.tfrecord"
-  dataset = data.load_dataset(pattern, batch_size=3, skip_corrupt_records=True, num_readers=2,
-                              **VIDEO_KW)
-  counter = dataset.skip_counter
+  dataset, counter, _ = data.load_dataset(pattern, VIDEO, batch_size=3,
+                                          skip_corrupt_records=True, num_readers=2)
   ids = sorted(v.decode() for b in dataset for v in b["video_ids"].numpy())
   assert ids == sorted(["v0", "v2", "v7"] + [f"v{10 + i}" for i in range(4)] +
                        [f"v{20 + i}" for i in range(5)])
@@ -195,12 +209,15 @@ def test_skip_corrupt_records_counts_what_it_skips(tmp_path):
   assert counter.unreadable_files == 1 and counter.unreadable_bytes > 0
   assert "skipped 5 invalid record(s) and the unreadable rest of 1 file(s)" in counter.summary()
   del mixed, good
-  # A second pass counts again; a counter can be shared.
-  shared = data.SkipCounter()
-  dataset = data.load_dataset(pattern, batch_size=3, skip_corrupt_records=True, num_epochs=2,
-                              skip_counter=shared, **VIDEO_KW)
+  # A second pass counts again: a second epoch, or iterating the dataset once more.
+  dataset, counter, _ = data.load_dataset(pattern, VIDEO, batch_size=3,
+                                          skip_corrupt_records=True, num_epochs=2)
   assert sum(int(b["num_frames"].shape[0]) for b in dataset) == 24
-  assert shared.invalid_records == 10 and shared.unreadable_files == 2
+  assert counter.invalid_records == 10 and counter.unreadable_files == 2
+  assert sum(int(b["num_frames"].shape[0]) for b in dataset) == 24
+  assert counter.invalid_records == 20 and counter.unreadable_files == 4
+  counter.reset()
+  assert counter.invalid_records == 0 and not counter.skipped_anything
 
 
 @pytest.mark.parametrize("batch_parse", [False, True])
@@ -208,16 +225,17 @@ def test_skip_corrupt_frame_records(tmp_path, batch_parse):
   recs = [_frames(0), _frames(1, count=0, audio_count=0), _frames(2, rgb_size=4), _frames(3),
           _frames(4, labels=[20])]
   path = _write(tmp_path / "frames.tfrecord", recs)
-  dataset = data.load_dataset(path, batch_size=2, skip_corrupt_records=True, max_frames=4,
-                              dequantize=False, batch_parse_frames=batch_parse, **FRAME_KW)
+  dataset, counter, _ = data.load_dataset(
+      path, dataclasses.replace(FRAME, max_frames=4), batch_size=2, skip_corrupt_records=True,
+      dequantize=False, batch_parse_frames=batch_parse)
   ids = [v for b in dataset for v in b["video_ids"].numpy()]
-  assert ids == [b"f0", b"f3"] and dataset.skip_counter.invalid_records == 3
+  assert ids == [b"f0", b"f3"] and counter.invalid_records == 3
 
 
 def test_skip_mode_still_rejects_flag_mistakes(tmp_path):
   video = _good_video_file(tmp_path)
   with pytest.raises(UserError, match="holds video-level records"):
-    data.load_dataset(video, skip_corrupt_records=True, **FRAME_KW)
+    data.load_dataset(video, FRAME, skip_corrupt_records=True)
 
 
 def test_explain_read_error_without_culprit(tmp_path):

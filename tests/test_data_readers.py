@@ -1,5 +1,7 @@
 """load_dataset / parse_serialized on real TFRecord files with known contents."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -8,9 +10,14 @@ from yt8m_fusion import data
 from yt8m_fusion.data import records
 from yt8m_fusion.errors import UserError
 
-VIDEO_KW = dict(feature_names=("mean_rgb", "mean_audio"), feature_sizes=(8, 4), num_classes=20)
-FRAME_KW = dict(frame_features=True, feature_names=("rgb", "audio"), feature_sizes=(6, 3),
-                num_classes=20)
+VIDEO = data.DataSpec(feature_names=("mean_rgb", "mean_audio"), feature_sizes=(8, 4),
+                      num_classes=20)
+FRAME = data.DataSpec(frame_features=True, feature_names=("rgb", "audio"), feature_sizes=(6, 3),
+                      num_classes=20)
+
+
+def _frame_spec(**changes):
+  return dataclasses.replace(FRAME, **changes)
 
 
 def _collect(dataset):
@@ -35,7 +42,7 @@ def test_video_level_values_read_back_exactly(tmp_path):
   items, recs = _video_records(7)
   path = tmp_path / "train-0.tfrecord"
   records.write_tfrecord(path, recs)
-  out, batches = _collect(data.load_dataset(str(path), batch_size=3, **VIDEO_KW))
+  out, batches = _collect(data.load_dataset(str(path), VIDEO, batch_size=3).dataset)
   assert [b["mean_rgb"].shape[0] for b in batches] == [3, 3, 1]
   assert [v.decode() for v in out["video_ids"]] == [item[0] for item in items]
   np.testing.assert_array_equal(out["mean_rgb"], np.stack([item[2] for item in items]))
@@ -56,7 +63,7 @@ def test_video_id_key_of_2017_data_and_missing_labels(tmp_path):
                                                     np.zeros(4)})]
   path = str(tmp_path / "mixed.tfrecord")
   records.write_tfrecord(path, recs)
-  out, _ = _collect(data.load_dataset(path, batch_size=4, **VIDEO_KW))
+  out, _ = _collect(data.load_dataset(path, VIDEO, batch_size=4).dataset)
   assert list(out["video_ids"]) == [b"old1", b"new2"]
   assert out["labels"][0].tolist() == [1.0 if c in (2, 5) else 0.0 for c in range(20)]
   assert not out["labels"][1].any()  # test split: no labels -> zeros
@@ -82,8 +89,8 @@ def _frame_records(tmp_path, counts, name="frames.tfrecord", audio_counts=None, 
 @pytest.mark.parametrize("batch_parse", [False, True])
 def test_frame_level_dequantized_padded_and_truncated(tmp_path, batch_parse):
   path, videos = _frame_records(tmp_path, [4, 9, 1, 6], audio_counts=[4, 9, 3, 2])
-  out, _ = _collect(data.load_dataset(path, batch_size=2, max_frames=6,
-                                      batch_parse_frames=batch_parse, **FRAME_KW))
+  out, _ = _collect(data.load_dataset(path, _frame_spec(max_frames=6), batch_size=2,
+                                      batch_parse_frames=batch_parse).dataset)
   assert out["rgb"].shape == (4, 6, 6) and out["audio"].shape == (4, 6, 3)
   assert out["rgb"].dtype == np.float32
   # num_frames = min(frames of the FIRST feature, max_frames).
@@ -103,8 +110,8 @@ def test_frame_level_dequantized_padded_and_truncated(tmp_path, batch_parse):
 @pytest.mark.parametrize("batch_parse", [False, True])
 def test_frame_level_uint8_mode(tmp_path, batch_parse):
   path, videos = _frame_records(tmp_path, [3, 8])
-  out, _ = _collect(data.load_dataset(path, batch_size=2, max_frames=5, dequantize=False,
-                                      batch_parse_frames=batch_parse, **FRAME_KW))
+  out, _ = _collect(data.load_dataset(path, _frame_spec(max_frames=5), batch_size=2,
+                                      dequantize=False, batch_parse_frames=batch_parse).dataset)
   assert out["rgb"].dtype == np.uint8 and out["rgb"].shape == (2, 5, 6)
   np.testing.assert_array_equal(out["rgb"][0, :3], videos[0][2])
   assert (out["rgb"][0, 3:] == 0).all()  # padded with q=0
@@ -125,8 +132,8 @@ def test_segment_batches(tmp_path):
                                      segments=segments[i]) for i in range(2)]
   path = str(tmp_path / "validate.tfrecord")
   records.write_tfrecord(path, recs)
-  out, batches = _collect(data.load_dataset(path, batch_size=3, segment_labels=True,
-                                            max_frames=30, **FRAME_KW))
+  out, batches = _collect(data.load_dataset(
+      path, _frame_spec(segment_labels=True, max_frames=30), batch_size=3).dataset)
   assert [b["rgb"].shape[0] for b in batches] == [3, 1]  # batches count segments
   # Unique start times per video in order of appearance: (s0,10), (s0,0), (s0,20), (s1,5).
   assert list(out["video_ids"]) == [b"s0", b"s0", b"s0", b"s1"]
@@ -152,14 +159,14 @@ def test_parse_serialized_in_tf_function_matches_dataset(tmp_path):
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
   def serve(batch):
-    return data.parse_serialized(batch, max_frames=5, dequantize=True, **FRAME_KW)
+    return data.parse_serialized(batch, _frame_spec(max_frames=5), dequantize=True)
 
   concrete = serve.get_concrete_function()
   assert concrete.structured_outputs["rgb"].shape.as_list() == [None, 5, 6]
   got = serve(serialized)
   for batch_parse in (False, True):
-    want, _ = _collect(data.load_dataset(path, batch_size=8, max_frames=5,
-                                         batch_parse_frames=batch_parse, **FRAME_KW))
+    want, _ = _collect(data.load_dataset(path, _frame_spec(max_frames=5), batch_size=8,
+                                         batch_parse_frames=batch_parse).dataset)
     assert sorted(want) == sorted(got)
     for key in want:
       np.testing.assert_array_equal(got[key].numpy(), want[key])
@@ -175,9 +182,11 @@ def test_patterns_lists_and_globs(tmp_path):
                                                   "valid-a.tfrecord"]
   assert data.list_files([files[2], files[0], f"{tmp_path}/train-*"]) == [files[2], files[0],
                                                                          files[1]]
-  out, _ = _collect(data.load_dataset(comma, batch_size=100, **VIDEO_KW))
+  batches = data.load_dataset(comma, VIDEO, batch_size=100)
+  assert batches.files == tuple(files) and batches.skip_counter is None
+  out, _ = _collect(batches.dataset)
   assert len(out["video_ids"]) == 6
-  out, _ = _collect(data.load_dataset([files[0]], batch_size=100, **VIDEO_KW))
+  out, _ = _collect(data.load_dataset([files[0]], VIDEO, batch_size=100).dataset)
   assert len(out["video_ids"]) == 2
 
 
@@ -190,11 +199,13 @@ def test_shard_by_file_with_input_context(tmp_path):
   pattern = f"{tmp_path}/train-*.tfrecord"
   context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1,
                                        num_replicas_in_sync=2)
-  out, _ = _collect(data.load_dataset(pattern, batch_size=100, input_context=context, **VIDEO_KW))
+  batches = data.load_dataset(pattern, VIDEO, batch_size=100, input_context=context)
+  assert [f.rsplit("/", 1)[1] for f in batches.files] == ["train-1.tfrecord", "train-3.tfrecord"]
+  out, _ = _collect(batches.dataset)
   assert sorted({v.decode().split("-")[0] for v in out["video_ids"]}) == ["s1", "s3"]
   context = tf.distribute.InputContext(num_input_pipelines=5, input_pipeline_id=0)
   with pytest.raises(UserError, match=r"4 file\(s\) but there are 5 input pipelines"):
-    data.load_dataset(pattern, batch_size=4, input_context=context, **VIDEO_KW)
+    data.load_dataset(pattern, VIDEO, batch_size=4, input_context=context)
 
 
 def test_shuffle_with_seed_epochs_and_drop_remainder(tmp_path):
@@ -204,13 +215,13 @@ def test_shuffle_with_seed_epochs_and_drop_remainder(tmp_path):
   pattern = f"{tmp_path}/t*.tfrecord"
 
   def ids(**kwargs):
-    return [v for b in data.load_dataset(pattern, batch_size=4, **VIDEO_KW, **kwargs)
+    return [v for b in data.load_dataset(pattern, VIDEO, batch_size=4, **kwargs).dataset
             for v in b["video_ids"].numpy()]
 
   first = ids(shuffle=True, seed=7, num_epochs=2)
   assert first == ids(shuffle=True, seed=7, num_epochs=2)
   assert sorted(first) == sorted(ids() * 2) and first != ids() * 2
-  dataset = data.load_dataset(pattern, batch_size=4, drop_remainder=True, **VIDEO_KW)
+  dataset = data.load_dataset(pattern, VIDEO, batch_size=4, drop_remainder=True).dataset
   assert dataset.element_spec["mean_rgb"].shape.as_list() == [4, 8]
   assert sum(int(b["num_frames"].shape[0]) for b in dataset) == 12
 
@@ -226,8 +237,8 @@ def test_parsing_choice_follows_the_first_record(tmp_path, monkeypatch):
 
   monkeypatch.setattr(readers, "_parse_frame_record", spy)
   short, _ = _frame_records(tmp_path, [3, 4], name="short.tfrecord")
-  data.load_dataset(short, batch_size=2, **FRAME_KW)
+  data.load_dataset(short, FRAME, batch_size=2)
   assert not calls  # short videos: batch parsing
   monkeypatch.setattr(readers, "BATCH_PARSE_BELOW_FRAMES", 3)
-  data.load_dataset(short, batch_size=2, **FRAME_KW)
+  data.load_dataset(short, FRAME, batch_size=2)
   assert calls  # "long" videos: per-record parsing

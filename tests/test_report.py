@@ -1,5 +1,5 @@
-"""Experiment reports: two tiny runs trained by the paper experiment's machinery (the real
-train.py in subprocesses, in two chunks each), then the report, in-process and through
+"""Experiment reports: two tiny runs trained by the paper experiment's machinery
+(training.run in this process, in two chunks each), then the report, in-process and through
 `python -m yt8m_fusion.report`; the table is checked against the runs' eval JSON and every
 figure must be a non-empty PNG."""
 
@@ -188,26 +188,28 @@ def test_a_run_without_export_reports_its_checkpoint_size(experiment, tmp_path):
 
 def test_the_quick_budget_trains_the_family_alike():
   budget = paper.BUDGETS["quick"]
-  steps = paper.plan(budget, "/out", paper.FAMILY)
-  assert [m.label for m, _, _ in steps] == [
+  runs = paper.plan(budget, "/out", paper.FAMILY)
+  assert [m.label for m, _, _ in runs] == [
       "FC audio-only", "FC visual-only", "FCRN", "FCRGN", "FC Early Fusion", "FC Mid Fusion",
       "FC Late Fusion", "Attend-Fusion", "Attend-Fusion w/o attention"]
-  shared = ("--batch_size=256", "--base_learning_rate=0.001", "--seed=1",
-            "--input_l2_norm=none")
-  for member, train_dir, chunks in steps:
-    assert train_dir == os.path.join("/out", "runs", member.slug)
-    assert [c[-2] for c in chunks] == ["--max_steps=80", "--max_steps=160", "--max_steps=240"]
-    assert [c[-1] for c in chunks] == ["--noexport", "--noexport", "--export"]
-    for flag in shared:
-      assert flag in chunks[0]
-    width = "--attend_hidden_size=512" if member.model == "AttendFusion" else \
-        "--fc_hidden_size=512"
-    assert width in chunks[0]
-  assert "--noattend_attention" in steps[-1][2][0]
-  assert "--feature_names=mean_audio" in steps[0][2][0]
-  full = paper.plan(paper.BUDGETS["full"], "/out", paper.FAMILY)
-  assert "--fc_hidden_size=8192" in full[6][2][0]
-  assert "--attend_token_size=128" in full[7][2][0]
+  for member, seed, train_dir in runs:
+    assert train_dir == os.path.join("/out", "runs", member.slug) and seed == 1
+    config = paper.member_config(member, budget)
+    assert config.params["input_l2_norm"] == "none"
+    width = "attend_hidden_size" if member.model == "AttendFusion" else "fc_hidden_size"
+    assert config.params[width] == 512
+    options = paper.member_options(member, budget, 80, seed)
+    assert (options.batch_size, options.base_learning_rate, options.seed,
+            options.max_steps) == (256, 0.001, 1, 80)
+  assert paper.member_config(runs[-1][0], budget).params["attend_attention"] is False
+  assert paper.member_config(runs[0][0], budget).feature_names == ("mean_audio",)
+  full = paper.BUDGETS["full"]
+  assert paper.member_config(paper.FAMILY[6], full).params["fc_hidden_size"] == 8192
+  assert paper.member_config(paper.FAMILY[7], full).params["attend_token_size"] == 128
+  seeded = paper.plan(full, "/out", paper.FAMILY[6:8], seeds=(1, 2, 3),
+                      seed_members=("attend_fusion",))
+  assert [os.path.basename(d) for _, _, d in seeded] == [
+      "fc_late_fusion", "attend_fusion", "attend_fusion-seed2", "attend_fusion-seed3"]
 
 
 def test_claims_are_judged_from_the_table():

@@ -1,5 +1,6 @@
 """The synthetic generator and the demo dataset: formats, determinism, caching."""
 
+import dataclasses
 import glob
 import hashlib
 import logging
@@ -99,20 +100,19 @@ def test_vocabulary_is_readable_csv(both):
 
 def test_read_back_with_the_readers(both):
   root, info = both
-  batch = next(iter(data.load_dataset(
-      info["frame"]["train"], frame_features=True, feature_names=("rgb", "audio"),
-      feature_sizes=(1024, 128), num_classes=50, batch_size=64, max_frames=20,
-      dequantize=False)))
+  frames = data.DataSpec(frame_features=True, feature_names=("rgb", "audio"),
+                         feature_sizes=(1024, 128), num_classes=50, max_frames=20)
+  batch = next(iter(data.load_dataset(info["frame"]["train"], frames, batch_size=64,
+                                      dequantize=False).dataset))
   assert batch["rgb"].shape == (18, 20, 1024) and batch["labels"].shape == (18, 50)
   assert (batch["labels"].numpy().sum(axis=1) >= 1).all()
-  segments = list(data.load_dataset(
-      info["frame"]["validate"], frame_features=True, feature_names=("rgb", "audio"),
-      feature_sizes=(1024, 128), num_classes=50, batch_size=64, max_frames=20,
-      segment_labels=True))
+  segments = list(data.load_dataset(info["frame"]["validate"],
+                                    dataclasses.replace(frames, segment_labels=True),
+                                    batch_size=64).dataset)
   assert segments and (segments[0]["label_weights"].numpy().sum(axis=1) >= 1).all()
-  video = next(iter(data.load_dataset(info["video"]["test"], feature_names=("mean_rgb",
-                                                                          "mean_audio"),
-                                      feature_sizes=(1024, 128), num_classes=50)))
+  videos = data.DataSpec(feature_names=("mean_rgb", "mean_audio"), feature_sizes=(1024, 128),
+                         num_classes=50)
+  video = next(iter(data.load_dataset(info["video"]["test"], videos).dataset))
   assert not video["labels"].numpy().any()
 
 

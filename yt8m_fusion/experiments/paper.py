@@ -1,30 +1,17 @@
-"""The paper's experiment in one command: train the model family, then write the report.
+"""The paper's experiment: train the model family under one protocol, then write the report.
 
     python -m yt8m_fusion.experiments.paper --output_dir=reports/paper [--budget=quick|full]
 
-trains, through the real train.py (`python -m yt8m_fusion.cli.train` in a subprocess per
-run), the family of Awan et al. (2024): FC audio-only, FC visual-only, FCRN, FCRGN, FC early
-/ mid / late fusion, Attend-Fusion, and Attend-Fusion without attention (the ablation), all
-on the same data (default: the demo dataset's video-level train split, evaluated on its
-validate split) with the same budget (batch size, learning rate, steps, seed,
-preprocessing). Each model is trained in chunks of increasing --max_steps: train.py resumes
-from the last checkpoint and evaluates at the end of each chunk, which gives
-eval/metrics-<step>.json files, the validation curve. Then it writes the report
-(yt8m_fusion.report) into --output_dir, with a section checking the paper's claims.
+trains, in this process through `yt8m_fusion.training.run`, the family of Awan et al. (2024):
+FC audio-only, FC visual-only, FCRN, FCRGN, FC early / mid / late fusion, Attend-Fusion and
+Attend-Fusion without attention (the ablation), optionally with the starter's LogisticModel
+and MoeModel as reference points, all on the same data under the same budget (batch size,
+steps, evaluation points, seed, preprocessing). Each model is trained in chunks of
+increasing max_steps and evaluated at the end of each chunk (eval/metrics-<step>.json: the
+validation curve). Budgets (`BUDGETS`) and their measured times: docs/REPORTS.md.
 
-Budgets (`BUDGETS`):
-  quick  hidden widths 512 (Attend-Fusion: 32 tokens of 16), 240 steps of 256 videos (20
-         epochs of the demo's 3000), evaluated at 80/160/240: 13.6 min on 2 busy CPU cores.
-  full   the paper's sizes (hidden widths 8192, Attend-Fusion 64 tokens of 128: FC Late Fusion
-         341.2M parameters, Attend-Fusion 72.9M), Adam 1e-4 (the project's default for these
-         sizes), 600 steps of 256 (50 epochs), evaluated every 120: hours on a CPU, meant for
-         a GPU.
-Both use --input_l2_norm=none (see docs/REPORTS.md: with the starter's joint L2 norm the FC
-baselines barely learn on the demo data within these budgets, while Attend-Fusion learns
-either way).
-
-Rerunning the same command resumes: finished models are skipped, unfinished ones continue
-from their last checkpoint. --restart trains everything again from scratch.
+Rerunning the same command resumes: finished chunks are skipped, an interrupted one
+continues from its last checkpoint. `--restart` trains everything again from scratch.
 """
 
 import dataclasses
@@ -32,45 +19,50 @@ import json
 import logging
 import math
 import os
-import subprocess
-import sys
 import time
 
-from absl import app
-from absl import flags
-
-from yt8m_fusion.errors import UserError, exit_on_user_error, parse_flags
-
-FLAGS = flags.FLAGS
+from yt8m_fusion import models
+from yt8m_fusion import train_dir as train_dir_lib
+from yt8m_fusion import training
+from yt8m_fusion.errors import UserError
 
 EXPERIMENT_FILE = "experiment.json"
 RUNS_DIR = "runs"
 LOGS_DIR = "logs"
+FEATURE_SIZES = {"mean_rgb": 1024, "mean_audio": 128}
 
 
 @dataclasses.dataclass(frozen=True)
 class Member:
-  """One model of the family: a display label, a folder name, train.py flags."""
+  """One model of the family: a display label, a folder name, its model and settings."""
 
   label: str
   slug: str
   model: str
-  flags: tuple = ()
-  width_flags: str = "fc"  # which width flags apply: "fc" or "attend"
+  params: tuple = ()  # (hyper-parameter, value) pairs beyond the budget's
+  features: tuple = ("mean_rgb", "mean_audio")
+  width_params: str = "fc"  # which width hyper-parameters apply: "fc", "attend" or ""
+  learning_rate: float | None = None  # None: the budget's
 
 
 FAMILY = (
-    Member("FC audio-only", "fc_audio", "FCModel", ("--feature_names=mean_audio",)),
-    Member("FC visual-only", "fc_visual", "FCModel", ("--feature_names=mean_rgb",)),
+    Member("FC audio-only", "fc_audio", "FCModel", features=("mean_audio",)),
+    Member("FC visual-only", "fc_visual", "FCModel", features=("mean_rgb",)),
     Member("FCRN", "fcrn", "FCRNModel"),
     Member("FCRGN", "fcrgn", "FCRGNModel"),
     Member("FC Early Fusion", "fc_early_fusion", "FCEarlyFusion"),
     Member("FC Mid Fusion", "fc_mid_fusion", "FCMidFusion"),
     Member("FC Late Fusion", "fc_late_fusion", "FCLateFusion"),
-    Member("Attend-Fusion", "attend_fusion", "AttendFusion", width_flags="attend"),
+    Member("Attend-Fusion", "attend_fusion", "AttendFusion", width_params="attend"),
     Member("Attend-Fusion w/o attention", "attend_fusion_no_attention", "AttendFusion",
-           ("--noattend_attention",), width_flags="attend"),
+           (("attend_attention", False),), width_params="attend"),
 )
+# The starter's video-level models as reference points, at the starter's learning rate.
+REFERENCES = (
+    Member("LogisticModel", "logistic", "LogisticModel", width_params="", learning_rate=0.01),
+    Member("MoeModel", "moe", "MoeModel", width_params="", learning_rate=0.01),
+)
+MEMBERS = FAMILY + REFERENCES
 SINGLE_MODALITY = ("FC audio-only", "FC visual-only")
 ATTEND_FUSION, NO_ATTENTION, LATE_FUSION = (
     "Attend-Fusion", "Attend-Fusion w/o attention", "FC Late Fusion")
@@ -78,98 +70,100 @@ ATTEND_FUSION, NO_ATTENTION, LATE_FUSION = (
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
-  """The same for every model: sizes, batch, learning rate, steps, seed."""
+  """The same for every model: sizes, batch, learning rate, steps, seed, preprocessing."""
 
   name: str
-  width: int  # --fc_hidden_size and --attend_hidden_size
-  token_size: int  # --attend_token_size (tokens = width / token_size)
+  width: int  # fc_hidden_size and attend_hidden_size
+  token_size: int  # attend_token_size (tokens = width / token_size)
   batch_size: int
   learning_rate: float
-  eval_steps: tuple  # train.py is run to each of these --max_steps, evaluating after each
+  eval_steps: tuple  # trained to each of these max_steps, evaluated after each
   log_every_n_steps: int
   seed: int = 1
-  common_flags: tuple = ("--input_l2_norm=none",)
+  params: tuple = (("input_l2_norm", "none"),)  # hyper-parameters of every model
+  mixed_precision: str = "float32"
 
   def describe(self):
     tokens = self.width // self.token_size
+    params = ", ".join(f"{name}={value}" for name, value in self.params)
     return (f"{self.name}: hidden width {self.width} (Attend-Fusion: {tokens} tokens of "
             f"{self.token_size}, 4 heads of 32), {self.eval_steps[-1]} steps of "
             f"{self.batch_size} videos, Adam lr {self.learning_rate:g}, evaluated at steps "
-            f"{', '.join(map(str, self.eval_steps))}, seed {self.seed}, "
-            f"{' '.join(self.common_flags)}")
+            f"{', '.join(map(str, self.eval_steps))}, seed {self.seed}, {params}, "
+            f"{self.mixed_precision}")
 
 
 BUDGETS = {
+    # Small widths on the demo data: minutes on a CPU.
     "quick": Budget("quick", width=512, token_size=16, batch_size=256, learning_rate=0.001,
                     eval_steps=(80, 160, 240), log_every_n_steps=10),
-    # Adam 1e-4: the project's default for the paper-size models (registry.PAPER_LEARNING_RATE;
-    # larger rates make the 8192-wide networks diverge or learn less).
+    # The paper's sizes (FC Late Fusion 341.2M, Attend-Fusion 72.9M parameters).
     "full": Budget("full", width=8192, token_size=128, batch_size=256, learning_rate=0.0001,
                    eval_steps=(120, 240, 360, 480, 600), log_every_n_steps=20),
 }
 
-# Claims are judged with this margin (GAP points): one seed per model, so smaller
-# differences are not read as real (docs/REPORTS.md gives the measured seed-to-seed spread).
+# Claims are judged with this margin (GAP points): smaller differences are within the
+# seed-to-seed spread (docs/REPORTS.md).
 GAP_MARGIN = 1.0
 
 
-def train_flags(member, budget, train_dir):
-  """train.py flags of one model (without --max_steps, --export, --start_new_model)."""
-  if member.width_flags == "attend":
-    widths = (f"--attend_hidden_size={budget.width}", f"--attend_token_size={budget.token_size}")
-  else:
-    widths = (f"--fc_hidden_size={budget.width}",)
-  return [f"--model={member.model}", *member.flags, *widths, *budget.common_flags,
-          f"--train_dir={train_dir}", f"--batch_size={budget.batch_size}",
-          f"--base_learning_rate={budget.learning_rate}", f"--seed={budget.seed}",
-          "--num_epochs=1000000", f"--log_every_n_steps={budget.log_every_n_steps}",
-          # Checkpoints at the end of each chunk (and every 15 min); resuming needs only the
-          # latest, and a paper-size FC Late Fusion checkpoint with Adam's slots is 4 GB.
-          f"--export_model_steps={10 * budget.eval_steps[-1]}", "--max_checkpoints_to_keep=2"]
+def member_config(member, budget, num_classes=3862):
+  """The ModelConfig of `member` under `budget`."""
+  params = models.hparams.default_hparams()
+  params.update(budget.params)
+  if member.width_params == "attend":
+    params.update(attend_hidden_size=budget.width, attend_token_size=budget.token_size)
+  elif member.width_params == "fc":
+    params.update(fc_hidden_size=budget.width)
+  params.update(member.params)
+  return models.ModelConfig(model=member.model, feature_names=member.features,
+                            feature_sizes=[FEATURE_SIZES[name] for name in member.features],
+                            num_classes=num_classes, params=params)
 
 
-def plan(budget, output_dir, members=FAMILY, train_data_pattern="", eval_data_pattern="",
-         num_classes=None):
-  """[(member, train_dir, [argument lists, one per chunk])]: what the experiment runs."""
-  data = []
-  if train_data_pattern:
-    data = [f"--train_data_pattern={train_data_pattern}",
-            f"--eval_data_pattern={eval_data_pattern}"]
-  if num_classes:
-    data.append(f"--num_classes={num_classes}")
-  steps = []
+def member_options(member, budget, max_steps, seed):
+  """TrainOptions of one chunk of `member`'s training (up to `max_steps`)."""
+  return training.TrainOptions(
+      batch_size=budget.batch_size,
+      base_learning_rate=member.learning_rate or budget.learning_rate,
+      num_epochs=1_000_000, max_steps=max_steps, seed=seed,
+      log_every_n_steps=budget.log_every_n_steps, mixed_precision=budget.mixed_precision,
+      # Checkpoints at the end of each chunk (and every 15 min); resuming needs only the
+      # latest, and a paper-size FC Late Fusion checkpoint with Adam's slots is 4 GB.
+      checkpoint_steps=10 * budget.eval_steps[-1], max_checkpoints_to_keep=2, verbose=0)
+
+
+def plan(budget, output_dir, members=FAMILY, seeds=(), seed_members=()):
+  """[(member, seed, train_dir)]: the runs of the experiment, in order.
+
+  Every member is trained with `budget.seed`; those named in `seed_members` (labels or
+  slugs) also with each of `seeds` (folders runs/<slug>-seed<N>).
+  """
+  runs = []
   for member in members:
-    train_dir = os.path.join(output_dir, RUNS_DIR, member.slug)
-    base = train_flags(member, budget, train_dir) + data
-    chunks = []
-    for index, max_steps in enumerate(budget.eval_steps):
-      last = index == len(budget.eval_steps) - 1
-      chunks.append(base + [f"--max_steps={max_steps}", "--export" if last else "--noexport"])
-    steps.append((member, train_dir, chunks))
-  return steps
+    member_seeds = [budget.seed]
+    if member.label in seed_members or member.slug in seed_members:
+      member_seeds += [seed for seed in seeds if seed != budget.seed]
+    for seed in member_seeds:
+      name = member.slug if seed == budget.seed else f"{member.slug}-seed{seed}"
+      runs.append((member, seed, os.path.join(output_dir, RUNS_DIR, name)))
+  return runs
+
+
+def evaluated_steps(train_dir):
+  """The steps evaluated in train_dir/eval."""
+  folder = train_dir_lib.eval_dir(train_dir)
+  if not os.path.isdir(folder):
+    return set()
+  return {int(name[len("metrics-"):-len(".json")]) for name in os.listdir(folder)
+          if name.startswith("metrics-") and name[len("metrics-"):-len(".json")].isdigit()}
 
 
 def chunk_done(train_dir, max_steps, last):
-  done = os.path.exists(os.path.join(train_dir, "eval", f"metrics-{max_steps}.json"))
+  done = max_steps in evaluated_steps(train_dir)
   if last:
     done = done and os.path.isdir(os.path.join(train_dir, "export", str(max_steps)))
   return done
-
-
-def run_train(arguments, log_path):
-  """python -m yt8m_fusion.cli.train ARGS, output appended to log_path; UserError on failure."""
-  command = [sys.executable, "-m", "yt8m_fusion.cli.train", *arguments]
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-  with open(log_path, "a", encoding="utf-8") as log:
-    log.write("$ " + " ".join(command) + "\n")
-    log.flush()
-    result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
-  if result.returncode != 0:
-    with open(log_path, encoding="utf-8") as log:
-      tail = [line.rstrip() for line in log.readlines()[-5:]]
-    errors = [line for line in tail if line.startswith("ERROR")]
-    raise UserError(f"train.py failed (exit {result.returncode}); see {log_path}: "
-                    + (errors[-1] if errors else (tail[-1] if tail else "no output")))
 
 
 def select_members(names):
@@ -177,18 +171,19 @@ def select_members(names):
     return FAMILY
   chosen = []
   for name in names:
-    match = [m for m in FAMILY if name in (m.slug, m.label)]
+    match = [m for m in MEMBERS if name in (m.slug, m.label)]
     if not match:
-      raise UserError(f"--models: {name!r} is not one of " + ", ".join(m.slug for m in FAMILY))
+      raise UserError(f"--models: {name!r} is not one of " + ", ".join(m.slug for m in MEMBERS))
     chosen.append(match[0])
   return tuple(chosen)
 
 
-def _check_experiment(output_dir, budget, restart, data):
+def check_experiment(output_dir, budget, restart, data):
+  """UserError when output_dir holds an experiment with other settings."""
   path = os.path.join(output_dir, EXPERIMENT_FILE)
   if restart or not os.path.exists(path):
     return
-  saved = _read_json(path)
+  saved = read_json(path)
   if (saved.get("budget") != budget.name or saved.get("data", {}) != data or
       saved.get("settings", {}).get("seed", budget.seed) != budget.seed):
     raise UserError(f"{output_dir} holds an experiment with --budget={saved.get('budget')} and "
@@ -197,37 +192,56 @@ def _check_experiment(output_dir, budget, restart, data):
 
 
 def train_all(budget, output_dir, members, *, restart=False, train_data_pattern="",
-              eval_data_pattern="", num_classes=None):
-  """Trains every member, chunk by chunk, skipping what is done.
+              eval_data_pattern="", num_classes=None, seeds=(), seed_members=()):
+  """Trains every run of `plan`, chunk by chunk, skipping what is done.
 
-  Returns ({slug: seconds} of the members trained by this call, [train_dir per member]).
+  Returns ({run folder: seconds} of the runs trained by this call, [train_dir per run]).
   """
   os.makedirs(os.path.join(output_dir, LOGS_DIR), exist_ok=True)
   seconds, train_dirs = {}, []
-  steps = plan(budget, output_dir, members, train_data_pattern, eval_data_pattern, num_classes)
-  for number, (member, train_dir, chunks) in enumerate(steps, start=1):
+  runs = plan(budget, output_dir, members, seeds, seed_members)
+  for number, (member, seed, train_dir) in enumerate(runs, start=1):
     train_dirs.append(train_dir)
-    log_path = os.path.join(output_dir, LOGS_DIR, f"{member.slug}.log")
+    name = os.path.basename(train_dir)
+    config = member_config(member, budget, num_classes or 3862)
     started = time.time()
     trained = False
-    for index, arguments in enumerate(chunks):
-      last = index == len(chunks) - 1
-      max_steps = budget.eval_steps[index]
-      if not restart and chunk_done(train_dir, max_steps, last):
-        continue
+    for index, max_steps in enumerate(budget.eval_steps):
+      last = index == len(budget.eval_steps) - 1
       if restart and index == 0:
-        arguments = arguments + ["--start_new_model"]
-      logging.info("[%d/%d] %s: training to step %d", number, len(steps), member.label,
-                   max_steps)
-      run_train(arguments, log_path)
+        train_dir_lib.remove_own_files(train_dir)
+      elif chunk_done(train_dir, max_steps, last):
+        continue
+      logging.info("[%d/%d] %s (seed %d): training to step %d", number, len(runs),
+                   member.label, seed, max_steps)
+      with _log_to(os.path.join(output_dir, LOGS_DIR, f"{name}.log")):
+        training.run(config, train_dir, train_data_pattern,
+                     options=member_options(member, budget, max_steps, seed),
+                     eval_data_pattern=eval_data_pattern, export=last)
       trained = True
     if trained:
-      seconds[member.slug] = time.time() - started
-      logging.info("[%d/%d] %s: done in %.0f s", number, len(steps), member.label,
-                   seconds[member.slug])
+      seconds[name] = time.time() - started
+      logging.info("[%d/%d] %s (seed %d): done in %.0f s", number, len(runs), member.label,
+                   seed, seconds[name])
     else:
-      logging.info("[%d/%d] %s: already trained", number, len(steps), member.label)
+      logging.info("[%d/%d] %s (seed %d): already trained", number, len(runs), member.label,
+                   seed)
   return seconds, train_dirs
+
+
+class _log_to:  # pylint: disable=invalid-name
+  """Also appends the log records of the `with` block to `path`."""
+
+  def __init__(self, path):
+    self.handler = logging.FileHandler(path)
+    self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+
+  def __enter__(self):
+    logging.getLogger().addHandler(self.handler)
+
+  def __exit__(self, *exc):
+    logging.getLogger().removeHandler(self.handler)
+    self.handler.close()
 
 
 def claims(table):
@@ -287,125 +301,63 @@ def _millions(value):
   return f"{float(value) / 1e6:.2f}M"
 
 
-def _load_average():
-  try:
-    return [round(value, 2) for value in os.getloadavg()]
-  except OSError:
-    return None
+def write_experiment_report(budget, output_dir, members, train_dirs, record, num_videos=6,
+                            seed_runs=None):
+  """The report of one run per member (`train_dirs`, in `members` order).
 
-
-def define_flags():
-  flags.DEFINE_string("output_dir", "reports/paper", "Where runs/, logs/ and the report go.")
-  flags.DEFINE_enum("budget", "quick", list(BUDGETS), "quick: small widths, minutes on a CPU; "
-                    "full: the paper's sizes (hours on a CPU, meant for a GPU).")
-  flags.DEFINE_string("models", "", "Comma-separated subset of the family (slugs: "
-                      + ", ".join(m.slug for m in FAMILY) + "). Default: all nine.")
-  flags.DEFINE_string("train_data_pattern", "", "Training TFRecords (video-level mean_rgb + "
-                      "mean_audio). Empty: the demo dataset.")
-  flags.DEFINE_string("eval_data_pattern", "", "Labelled evaluation TFRecords; needed with "
-                      "--train_data_pattern (the demo's validate split otherwise).")
-  flags.DEFINE_integer("seed", None, "Random seed of every run (weights, data order); default "
-                       "the budget's (1). Another seed in another --output_dir measures the "
-                       "seed-to-seed spread.")
-  flags.DEFINE_integer("num_classes", None, "Vocabulary size of the data (train.py's default "
-                       "3862 when not given; 4716 for the 2017 data).", lower_bound=2)
-  flags.DEFINE_bool("restart", False, "Train every model again from scratch (train.py "
-                    "--start_new_model) instead of resuming finished or interrupted runs.")
-  flags.DEFINE_bool("dry_run", False, "Print the train.py commands and exit.")
-  flags.DEFINE_integer("num_videos", 6, "Videos in the qualitative and attention figures.",
-                       lower_bound=1, upper_bound=40)
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise UserError(f"unexpected arguments {' '.join(argv[1:])}; flags are written --name=value")
-  from yt8m_fusion.cli import common  # pylint: disable=import-outside-toplevel
-  common.setup_logging()
-  budget = BUDGETS[FLAGS.budget]
-  if FLAGS.seed is not None:
-    budget = dataclasses.replace(budget, seed=FLAGS.seed)
-  members = select_members([m.strip() for m in FLAGS.models.split(",") if m.strip()])
-  if FLAGS.train_data_pattern and not FLAGS.eval_data_pattern:
-    raise UserError("--eval_data_pattern is needed with --train_data_pattern: the report "
-                    "compares the models on labelled evaluation data (the validate split)")
-  output_dir = FLAGS.output_dir
-  data = {"train_data_pattern": FLAGS.train_data_pattern,
-          "eval_data_pattern": FLAGS.eval_data_pattern}
-  if FLAGS.num_classes:
-    data["num_classes"] = FLAGS.num_classes
-  if FLAGS.dry_run:
-    for member, _, chunks in plan(budget, output_dir, members, FLAGS.train_data_pattern,
-                                  FLAGS.eval_data_pattern, FLAGS.num_classes):
-      for arguments in chunks:
-        print(" ".join([sys.executable, "-m", "yt8m_fusion.cli.train", *arguments]))
-    return
-  from yt8m_fusion import io_utils  # pylint: disable=import-outside-toplevel
-  io_utils.check_writable_dir(output_dir, "--output_dir")
-  _check_experiment(output_dir, budget, FLAGS.restart, data)
-  if not FLAGS.train_data_pattern:
-    common.demo_patterns(False)  # generate the demo dataset once, before the runs
-  path = os.path.join(output_dir, EXPERIMENT_FILE)
-  previous = {} if FLAGS.restart else _read_json(path)
-  record = {"budget": budget.name, "settings": dataclasses.asdict(budget), "data": data,
-            "models": [m.slug for m in members], "cpu_count": os.cpu_count(),
-            "load_average_before": _load_average(), "started": time.time()}
-  _write_json(path, {**previous, **record})
-  started = time.time()
-  seconds, train_dirs = train_all(budget, output_dir, members, restart=FLAGS.restart,
-                                  train_data_pattern=FLAGS.train_data_pattern,
-                                  eval_data_pattern=FLAGS.eval_data_pattern,
-                                  num_classes=FLAGS.num_classes)
-  # Models trained by an earlier call (resumed or finished experiment) keep their times.
-  per_model = {m.slug: seconds.get(m.slug, previous.get("seconds_per_model", {}).get(m.slug))
-               for m in members}
-  per_model = {slug: value for slug, value in per_model.items() if value is not None}
-  record.update(training_seconds=sum(per_model.values()), seconds_per_model=per_model,
-                load_average_after=_load_average())
-  if not seconds and previous.get("load_average_before"):
-    record.update({key: previous[key] for key in ("load_average_before", "load_average_after",
-                                                 "started") if key in previous})
-  record["trained_by_this_call"] = sorted(seconds)
-  report_started = time.time()
-  report = write_experiment_report(budget, output_dir, members, train_dirs, record,
-                                   FLAGS.num_videos)
-  record.update(report_seconds=time.time() - report_started,
-                wall_seconds=time.time() - started)
-  _write_json(os.path.join(output_dir, EXPERIMENT_FILE), record)
-  logging.info("Trained %d models in %.1f min (%s), report in %.0f s: %s", len(members),
-               record["training_seconds"] / 60, _machine(record), record["report_seconds"],
-               report.files["report"])
-
-
-def write_experiment_report(budget, output_dir, members, train_dirs, record, num_videos=6):
+  `seed_runs`: {label: [train_dir of each seed]} for the members trained with several
+  seeds; their spread is reported beside the table.
+  """
   from yt8m_fusion import report as report_lib  # pylint: disable=import-outside-toplevel
   labels = [m.label for m in members]
   extra = {m.label: {"budget": budget.name} for m in members}
+  seconds = record.get("seconds_per_model", {})
   notes = [
-      f"Budget **{budget.describe()}**. Every model: the same data, batch size, learning "
-      "rate, steps and seed; parameter counts are those of the trained models"
-      + (" (quick budget: smaller widths than the paper's 8192, so the parameter ratios "
-         "differ from the paper's)." if budget.width != 8192 else " (the paper's sizes)."),
+      f"Budget **{budget.describe()}**. Every model: the same data, batch size, steps, "
+      "evaluation points and seed (learning rate: the budget's, the starter's models their "
+      "own); parameter counts are those of the trained models"
+      + (" (widths smaller than the paper's 8192, so the parameter ratios differ from the "
+         "paper's)." if budget.width != 8192 else " (the paper's sizes)."),
       f"Training took {record['training_seconds'] / 60:.1f} min in all (the sum of the "
-      f"models' times, each with its start-up and evaluations; {_machine(record)}); "
-      "per model: " + ", ".join(f"{m.label} {record['seconds_per_model'].get(m.slug, 0):.0f} s"
-                                for m in members) + ".",
+      f"runs' times, each with its start-up and evaluations; {machine_description(record)}); "
+      "per run: " + ", ".join(f"{name} {value:.0f} s" for name, value in seconds.items())
+      + ".",
   ]
+  spread = seed_spread(seed_runs or {})
+  if spread:
+    notes.append("**Seed-to-seed spread** (GAP at the last evaluation): " + "; ".join(
+        f"{label}: {' / '.join(f'{100 * g:.2f}' for g in gaps)} % (mean {100 * mean:.2f}, "
+        f"range {100 * (max(gaps) - min(gaps)):.2f} points)"
+        for label, (gaps, mean) in spread.items()) + ".")
   table = report_lib.results_table(report_lib.load_runs(train_dirs, labels, extra),
                                    ("budget",))
   claim_lines, verdicts = claims(table)
   if claim_lines:
-    notes.append(f"**The paper's claims on this data** (margin: {GAP_MARGIN:g} GAP point, "
-                 "one seed per model):\n\n" + "\n".join(claim_lines))
+    notes.append(f"**The paper's claims on this data** (margin: {GAP_MARGIN:g} GAP point):"
+                 "\n\n" + "\n".join(claim_lines))
   result = report_lib.write_report(
       train_dirs, output_dir, labels=labels, extra=extra, extra_columns=("budget",),
       compare=[label for label in (ATTEND_FUSION, LATE_FUSION) if label in labels] or None,
       num_videos=num_videos,
       title=f"Attend-Fusion and its baselines ({budget.name} budget)", notes=notes)
   record["claims"] = verdicts
+  record["seed_spread"] = {label: gaps for label, (gaps, _) in spread.items()}
   return result
 
 
-def _machine(record):
+def seed_spread(seed_runs):
+  """{label: ([GAP of each seed's latest evaluation], mean)} for runs that have one."""
+  spread = {}
+  for label, train_dirs in seed_runs.items():
+    gaps = [read_json(os.path.join(train_dir_lib.eval_dir(d), "metrics.json")).get("gap")
+            for d in train_dirs]
+    gaps = [gap for gap in gaps if gap is not None]
+    if len(gaps) > 1:
+      spread[label] = (gaps, sum(gaps) / len(gaps))
+  return spread
+
+
+def machine_description(record):
   before, after = record.get("load_average_before"), record.get("load_average_after")
   text = f"{record.get('cpu_count')} CPU cores"
   if before:
@@ -415,7 +367,14 @@ def _machine(record):
   return text
 
 
-def _read_json(path):
+def load_average():
+  try:
+    return [round(value, 2) for value in os.getloadavg()]
+  except OSError:
+    return None
+
+
+def read_json(path):
   try:
     with open(path, encoding="utf-8") as handle:
       return json.load(handle)
@@ -423,7 +382,7 @@ def _read_json(path):
     return {}
 
 
-def _write_json(path, data):
+def write_json(path, data):
   def clean(value):
     if isinstance(value, float) and not math.isfinite(value):
       return None
@@ -434,10 +393,6 @@ def _write_json(path, data):
   os.replace(path + ".tmp", path)
 
 
-def run():
-  define_flags()
-  app.run(exit_on_user_error(main), flags_parser=parse_flags)
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m yt8m_fusion.experiments.paper: see yt8m_fusion.cli.paper
+  from yt8m_fusion.cli.paper import run  # pylint: disable=import-outside-toplevel
   run()

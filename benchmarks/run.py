@@ -9,7 +9,7 @@ Measures on this machine, in this order, and prints one table (--json: every fig
              AttendFusion on frame-level features: examples/s, model FLOPs per example
              (training = 3 x forward), MFU (vs the float32 peak measured in the same process
              between the timed chunks), MFU per CPU-second, peak resident memory. Each run in
-             its own process, through training.compile_model + model.fit (Adam).
+             its own process, through training.build_trainer + fit (Adam).
              AttendFusion also under --mixed_precision=mixed_bfloat16; the full run adds
              ablations (this project's speed-ups turned off, XLA, steps_per_execution)
   compare    AttendFusion float32 vs mixed_bfloat16 side by side in one process, in turns:

@@ -4,7 +4,7 @@
         [--mixed_precision=mixed_bfloat16] [--batch_size=1024] [--jit_compile=auto]
         [--steps_per_execution=1] [--chunks=3] [--steps_per_chunk=2] [--json FILE]
 
-What train.py does, minus the input files: `training.compile_model` (Adam, the starter's
+What train.py does, minus the input files: `training.build_trainer` (Adam, the starter's
 learning-rate schedule, per-tensor gradient clipping, the in-graph Hit@1 / PERR / GAP
 training metrics) and `model.fit` on one in-memory batch repeated (random features; frame
 level: uint8 frames and num_frames, as the reader yields them). No checkpoint is written.
@@ -193,11 +193,10 @@ def measure_training(model="AttendFusion", frame_features=False, mixed_precision
 
   from yt8m_fusion import models  # pylint: disable=import-outside-toplevel
   from yt8m_fusion import training  # pylint: disable=import-outside-toplevel
-  from yt8m_fusion.cli import common  # pylint: disable=import-outside-toplevel
 
   started = time.perf_counter()
   disable_optimizations(disable)
-  common.set_precision_policy(mixed_precision)
+  keras.mixed_precision.set_global_policy(mixed_precision)
   keras.utils.set_random_seed(seed)
   config = make_config(model, frame_features, num_classes, params)
   net = models.build_model(config)
@@ -205,7 +204,7 @@ def measure_training(model="AttendFusion", frame_features=False, mixed_precision
   per_example = peak_lib.training_flops_per_example(forward)
   options = training.TrainOptions(batch_size=batch_size, jit_compile=jit_compile,
                                   steps_per_execution=steps_per_execution, verbose=0)
-  training.compile_model(net, config, options)
+  trainer = training.build_trainer(net, config, options)
   inputs, labels = make_batch(config, batch_size, max_frames, seed)
   dataset = tf.data.Dataset.from_tensors((inputs, labels)).repeat()
   built = time.perf_counter()
@@ -215,7 +214,7 @@ def measure_training(model="AttendFusion", frame_features=False, mixed_precision
   warmup = spe * max(1, ((warmup_steps or spe) + spe - 1) // spe)
   total_steps = warmup + chunks * steps_per_chunk
   timer = _Chunks(spe, warmup, steps_per_chunk, chunks, peak_sizes, peak_seconds)
-  net.fit(dataset, steps_per_epoch=total_steps, epochs=1, verbose=0, shuffle=False,
+  trainer.fit(dataset, steps_per_epoch=total_steps, epochs=1, verbose=0, shuffle=False,
           callbacks=[timer.callback])
   finished = time.perf_counter()
   if timer.steps != total_steps or len(timer.ends) != chunks:
@@ -235,7 +234,7 @@ def measure_training(model="AttendFusion", frame_features=False, mixed_precision
   return {
       "model": model, "frame_features": bool(frame_features),
       "mixed_precision": mixed_precision, "batch_size": batch_size,
-      "jit_compile": net.jit_compile, "jit_compile_option": jit_compile,
+      "jit_compile": trainer.jit_compile, "jit_compile_option": jit_compile,
       "steps_per_execution": spe, "max_frames": max_frames if frame_features else None,
       "parameters": int(net.count_params()),
       "forward_flops_per_example": forward, "training_flops_per_example": per_example,
@@ -258,7 +257,7 @@ def compare_training(variants, rounds=3, steps_per_round=2, batch_size=1024, see
 
   `variants`: {name: dict(model=..., frame_features=..., mixed_precision=...,
   jit_compile=..., disable=[some of PER_MODEL_OPTIMIZATIONS])}. Each is built (under its own
-  precision policy) and compiled with training.compile_model, traced and warmed up; then the
+  precision policy) and compiled with training.build_trainer, traced and warmed up; then the
   rounds run every variant in turn for `steps_per_round` steps, so a change of machine load
   hits all of them alike. Returns per variant the median examples/s (wall and per
   CPU-second) and, per pair with the first variant, the median of the per-round ratios.
@@ -268,28 +267,27 @@ def compare_training(variants, rounds=3, steps_per_round=2, batch_size=1024, see
 
   from yt8m_fusion import models  # pylint: disable=import-outside-toplevel
   from yt8m_fusion import training  # pylint: disable=import-outside-toplevel
-  from yt8m_fusion.cli import common  # pylint: disable=import-outside-toplevel
 
   built = {}
   for name, spec in variants.items():
-    common.set_precision_policy(spec.get("mixed_precision", "float32"))
+    keras.mixed_precision.set_global_policy(spec.get("mixed_precision", "float32"))
     keras.utils.set_random_seed(seed)
     config = make_config(spec.get("model", "AttendFusion"), spec.get("frame_features", False))
     net = models.build_model(config)
     disable_in_model(net, spec.get("disable", ()))
     options = training.TrainOptions(batch_size=batch_size,
                                     jit_compile=spec.get("jit_compile", "auto"), verbose=0)
-    training.compile_model(net, config, options)
+    trainer = training.build_trainer(net, config, options)
     dataset = tf.data.Dataset.from_tensors(make_batch(config, batch_size, seed=seed)).repeat()
-    net.fit(dataset, steps_per_epoch=1, epochs=1, verbose=0)  # trace + warm up
-    built[name] = (net, dataset)
-  common.set_precision_policy("float32")
+    trainer.fit(dataset, steps_per_epoch=1, epochs=1, verbose=0)  # trace + warm up
+    built[name] = (trainer, dataset)
+  keras.mixed_precision.set_global_policy("float32")
   rates = {name: [] for name in variants}
   cpu_rates = {name: [] for name in variants}
   timer = _StepSpan()
   for _ in range(rounds):
-    for name, (net, dataset) in built.items():
-      net.fit(dataset, steps_per_epoch=steps_per_round, epochs=1, verbose=0,
+    for name, (trainer, dataset) in built.items():
+      trainer.fit(dataset, steps_per_epoch=steps_per_round, epochs=1, verbose=0,
               callbacks=[timer.callback])
       wall, cpu = timer.wall, timer.cpu
       rates[name].append(steps_per_round * batch_size / wall)

@@ -88,10 +88,10 @@ def test_one_replica_keeps_the_learning_rate():
 
 
 def test_several_steps_per_execution_are_refused_with_several_replicas():
-  class Model:  # what prepare_model reads first
+  class Model:  # what prepare_training reads first
     steps_per_execution = 2
   with pytest.raises(UserError, match="--steps_per_execution=2 does not work with 2 replicas"):
-    distribute.ClusterSetup(FakeStrategy(2)).prepare_model(Model())
+    distribute.ClusterSetup(FakeStrategy(2)).prepare_training(Model(), keeper=None)
 
 
 # -- where workers write ---------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Logical devices must be configured before TensorFlow initializes its devices, so the
 comparison runs in a subprocess. It goes through the code train.py uses
 (distribute.create_strategy, ClusterSetup.distribute_dataset / prepare_training,
-training.fit) on a tiny AttendFusion: one step with global batch 8 (2 replicas x 4,
+training.build_trainer and training.fit: the explicit training step) on a tiny AttendFusion: one step with global batch 8 (2 replicas x 4,
 or 1 x 8), from the same initial weights, on the same records (no shuffling): replica
 0 takes records 0-3 and replica 1 records 4-7 of the one input pipeline.
 """
@@ -27,6 +27,7 @@ SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
     from yt8m_fusion import distribute, inputs, models, training
+    from yt8m_fusion.data import DataSpec
     from yt8m_fusion.models.config import ModelConfig
 
     pattern, cases = sys.argv[1], [case.split(":") for case in sys.argv[2:]]
@@ -46,13 +47,14 @@ SCRIPT = textwrap.dedent("""
         if initial is not None:
           model.set_weights(initial)
         start = [np.array(w) for w in model.get_weights()]
-        optimizer = training.compile_model(model, config, options, cluster.num_replicas)
-        keeper = training.CheckpointKeeper(tempfile.mkdtemp(), model, optimizer)
-        cluster.prepare_training(model, keeper)
+        trainer = training.build_trainer(model, config, options, cluster.num_replicas)
+        keeper = training.CheckpointKeeper(tempfile.mkdtemp(), model, trainer.optimizer)
+        cluster.prepare_training(trainer, keeper)
+      spec = DataSpec.for_model(config)
       dataset = cluster.distribute_dataset(lambda context: inputs.training_pairs(
-          inputs.load_batches(pattern, config, batch_size=options.batch_size,
-                              input_context=context), config))
-      result = training.fit(model, dataset, keeper, options,
+          inputs.load_batches(pattern, spec, batch_size=options.batch_size,
+                              input_context=context).dataset, spec))
+      result = training.fit(trainer, dataset, keeper, options,
                             global_batch_size=cluster.global_batch_size(options.batch_size))
       return start, [np.array(w) for w in model.get_weights()], result.step
 
@@ -91,9 +93,9 @@ def run_comparisons(pattern, cases):
 
 def test_mirrored_over_two_cpus_matches_the_default_strategy(pattern):
   # optimizer:clip_gradient_norm: Adam with the default clipping, and SGD (whose step
-  # shows any clipping difference) with a norm that clips every gradient. Keras 3 alone
-  # clips each replica's share before the sum and misses by 70-200% of the step here;
-  # distribute clips after the sum, as on one device.
+  # shows any clipping difference) with a norm that clips every gradient. Keras' own
+  # clipnorm clips each replica's share before the sum and misses by far here; the
+  # training step clips after the sum, as on one device.
   for result in run_comparisons(pattern, ["AdamOptimizer:1.0", "SGD:0.05"]):
     assert result["replicas"] == 2 and len(result["devices"]) == 2, result
     assert result["steps"] == [1, 1], result

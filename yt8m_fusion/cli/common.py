@@ -7,6 +7,7 @@ from absl import logging as absl_logging
 
 from yt8m_fusion import data as yt8m_data
 from yt8m_fusion.errors import UserError
+from yt8m_fusion.models.config import parse_bool
 
 
 
@@ -35,11 +36,9 @@ def demo_patterns(frame_features):
 
 
 def parse_jit_compile(value):
-  lowered = str(value).strip().lower()
-  if lowered in ("auto",):
+  if str(value).strip().lower() == "auto":
     return "auto"
-  if lowered in ("1", "true", "yes"):
-    return True
-  if lowered in ("0", "false", "no"):
-    return False
-  raise UserError(f"--jit_compile={value}: expected auto, true or false")
+  try:
+    return parse_bool(value)
+  except ValueError:
+    raise UserError(f"--jit_compile={value}: expected auto, true or false") from None

@@ -37,13 +37,6 @@ class ModelConfig:
           f"{len(self.feature_sizes)} sizes ({','.join(map(str, self.feature_sizes))}); "
           "give one size per feature name")
 
-  def param(self, name):
-    """A hyper-parameter value; a KeyError names the missing flag."""
-    try:
-      return self.params[name]
-    except KeyError:
-      raise KeyError(f"model hyper-parameter '{name}' is not in the ModelConfig") from None
-
   def to_json_dict(self):
     return {
         "model": self.model,
@@ -66,7 +59,7 @@ class ModelConfig:
         model=data["model"],
         feature_names=[n.strip() for n in data["feature_names"].split(",") if n.strip()],
         feature_sizes=[int(s) for s in str(data["feature_sizes"]).split(",") if s.strip()],
-        frame_features=_as_bool(data["frame_features"]),
+        frame_features=_frame_features(data["frame_features"], source),
         num_classes=int(data.get("num_classes", 3862)),
         label_loss=data["label_loss"],
         params=dict(data.get("model_params", {})),
@@ -84,7 +77,23 @@ class ModelConfig:
     return cls.from_json_dict(data, source)
 
 
-def _as_bool(value):
-  if isinstance(value, str):
-    return value.strip().lower() in ("1", "true", "yes")
-  return bool(value)
+def _frame_features(value, source):
+  try:
+    return parse_bool(value)
+  except ValueError:
+    raise UserError(f"{source}: frame_features={value!r}; expected true or false") from None
+
+
+def parse_bool(value):
+  """A bool, or the words files and flags spell one with ("true"/"yes"/"1", "false"/"no"/"0").
+
+  Raises ValueError for any other string.
+  """
+  if not isinstance(value, str):
+    return bool(value)
+  lowered = value.strip().lower()
+  if lowered in ("1", "true", "yes"):
+    return True
+  if lowered in ("0", "false", "no"):
+    return False
+  raise ValueError(f"{value!r} is not true or false")

@@ -31,9 +31,12 @@ def layer_flops(layer, max_frames=DEFAULT_MAX_FRAMES):
   """Forward FLOPs per example of one (called) layer."""
   if isinstance(layer, keras.Model):
     return sum(layer_flops(inner, max_frames) for inner in layer.layers)
-  if isinstance(layer, keras.layers.InputLayer) or not layer._inbound_nodes:  # pylint: disable=protected-access
+  if isinstance(layer, keras.layers.InputLayer):
     return 0
-  inputs = layer.input
+  try:
+    inputs = layer.input
+  except ValueError:  # never called in the model: no input, no FLOPs
+    return 0
   first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
   shape = _per_example(first.shape, max_frames)
   if isinstance(layer, keras.layers.Dense):

@@ -16,6 +16,7 @@ import dataclasses
 from absl import flags
 
 from yt8m_fusion.errors import UserError
+from yt8m_fusion.models.config import parse_bool
 
 INPUT_L2_NORM_MODES = ("joint", "per_feature", "none")
 FRAME_POOLING_METHODS = ("mean", "max")
@@ -215,14 +216,10 @@ def _coerce(hparam, value):
       raise bad(f"a number >= {hparam.lower_bound}")
     return number
   if hparam.kind == "bool":
-    if isinstance(value, str):
-      lowered = value.strip().lower()
-      if lowered in ("1", "true", "yes"):
-        return True
-      if lowered in ("0", "false", "no"):
-        return False
-      raise bad("true or false")
-    return bool(value)
+    try:
+      return parse_bool(value)
+    except ValueError:
+      raise bad("true or false") from None
   value = str(value)
   if hparam.kind == "enum" and value not in hparam.choices:
     raise bad("one of " + ", ".join(hparam.choices))

@@ -267,8 +267,8 @@ class SelfAttentionBlock(keras.layers.Layer):
 
   def _fast_path_ok(self, x, training):
     attention = self.attention
-    parts = [getattr(attention, name, None) for name in
-             ("_query_dense", "_key_dense", "_value_dense", "_output_dense")]
+    parts = (attention.query_dense, attention.key_dense, attention.value_dense,
+             attention.output_dense)
     return ((self.dropout == 0.0 or not training) and len(x.shape) == 3
             and x.shape[-1] is not None
             and all(part is not None and getattr(part, "bias", None) is not None
@@ -297,16 +297,16 @@ class SelfAttentionBlock(keras.layers.Layer):
       size = projected.shape[-1] // heads
       return ops.transpose(ops.reshape(projected, (-1, steps, heads, size)), order)
 
-    query = project(attention._query_dense, (0, 2, 1, 3))  # [B, H, T, k]  pylint: disable=protected-access
-    key = project(attention._key_dense, (0, 2, 3, 1))  # [B, H, k, S]  pylint: disable=protected-access
-    value = project(attention._value_dense, (0, 2, 1, 3))  # [B, H, S, v]  pylint: disable=protected-access
+    query = project(attention.query_dense, (0, 2, 1, 3))  # [B, H, T, k]
+    key = project(attention.key_dense, (0, 2, 3, 1))  # [B, H, k, S]
+    value = project(attention.value_dense, (0, 2, 1, 3))  # [B, H, S, v]
     logits = ops.cast(ops.matmul(query, key), "float32") * (1.0 / float(key_dim) ** 0.5)
     if attention_mask is not None:  # [B, 1, S] -> [B, 1, 1, S]
       logits = ops.where(ops.expand_dims(attention_mask, 1), logits, _LARGE_NEGATIVE)
     probabilities = ops.cast(ops.softmax(logits, axis=-1), dtype)
     attended = ops.transpose(ops.matmul(probabilities, value), (0, 2, 1, 3))  # [B, T, H, v]
     attended = ops.reshape(attended, (-1, attended.shape[2] * attended.shape[3]))
-    output = attention._output_dense  # pylint: disable=protected-access
+    output = attention.output_dense
     kernel = ops.cast(ops.reshape(output.kernel, (attended.shape[-1], -1)), dtype)
     attended = ops.matmul(attended, kernel) + ops.cast(output.bias, dtype)
     return ops.reshape(attended, (-1, steps, attended.shape[-1]))

@@ -13,6 +13,7 @@ from yt8m_fusion.training.loop import ReadOptions
 from yt8m_fusion.training.loop import RunResult
 from yt8m_fusion.training.loop import TrainingDiverged
 from yt8m_fusion.training.loop import TrainResult
+from yt8m_fusion.training.loop import build_trainer
 from yt8m_fusion.training.loop import evaluate
 from yt8m_fusion.training.loop import fit
 from yt8m_fusion.training.loop import out_of_memory_error
@@ -33,7 +34,7 @@ from yt8m_fusion.training.step import TrainingModel
 __all__ = [
     "CheckpointKeeper", "DEMO_BATCH_SIZE", "LEARNING_RATE_SCALING", "OPTIMIZERS",
     "PRECISION_POLICIES", "ReadOptions", "RunResult", "SigtermFlag", "TRAIN_LOG_COLUMNS", "TrainOptions", "TrainResult",
-    "TrainingDiverged", "TrainingModel", "TrainingMonitor", "build_optimizer",
+    "TrainingDiverged", "TrainingModel", "TrainingMonitor", "build_optimizer", "build_trainer",
     "current_learning_rate", "evaluate", "fit", "learning_rate_schedule",
     "out_of_memory_error", "run",
 ]

@@ -138,12 +138,10 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
 
   with strategy.scope():
     network = models.build_model(config)
-    optimizer = build_optimizer(options, strategy.num_replicas_in_sync)
-    trainer = TrainingModel(network, losses.get_loss(config.label_loss),
-                            clip_gradient_norm=options.clip_gradient_norm,
-                            regularization_penalty=options.regularization_penalty)
-    trainer.compile(optimizer=optimizer, jit_compile=options.jit_compile,
-                    steps_per_execution=options.steps_per_execution)
+    trainer = build_trainer(network, config, options, strategy.num_replicas_in_sync)
+    # The checkpoint holds the optimizer itself (under mixed_float16, the loss-scale
+    # optimizer's inner one), as it always has.
+    optimizer = getattr(trainer.optimizer, "inner_optimizer", trainer.optimizer)
     keeper = CheckpointKeeper(working_dir, network, optimizer, options.max_checkpoints_to_keep)
     cluster.prepare_training(trainer, keeper)
     restored = keeper.restore_latest()
@@ -201,6 +199,21 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
         max_frames=reading.max_frames)
   report.seconds = time.time() - started
   return report
+
+
+def build_trainer(network, config, options, num_replicas=1):
+  """`network` in a compiled `TrainingModel`, as `run` trains it (call in the strategy's
+  scope)."""
+  trainer = TrainingModel(network, losses.get_loss(config.label_loss),
+                          clip_gradient_norm=options.clip_gradient_norm,
+                          regularization_penalty=options.regularization_penalty)
+  trainer.compile(optimizer=build_optimizer(options, num_replicas),
+                  jit_compile=options.jit_compile,
+                  steps_per_execution=options.steps_per_execution)
+  # Every variable exists before the step is traced (a strategy cannot create one inside
+  # the traced step's control flow).
+  trainer.optimizer.build(trainer.trainable_variables)
+  return trainer
 
 
 def evaluate(network, config, data_pattern, train_dir, step, *, batch_size=1024,

@@ -47,7 +47,9 @@ class TrainingModel(keras_compat.SkipSymbolicBuild):
     replicas = self.distribute_strategy.num_replicas_in_sync
     with tf.GradientTape() as tape:
       probabilities = self.network(inputs, training=True)
-      loss = self.label_loss(labels, probabilities)
+      # The mean over this replica's examples (Loss.call: one value per example; calling
+      # the Loss itself would also divide by the number of replicas).
+      loss = tf.reduce_mean(self.label_loss.call(labels, probabilities))
       if self.network.losses:
         loss += self.regularization_penalty * tf.add_n(
             [tf.cast(term, loss.dtype) for term in self.network.losses])

@@ -1,0 +1,127 @@
+"""training.run as a Python API, and the explicit training step against Keras' own."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from yt8m_fusion import data as yt8m_data
+from yt8m_fusion import losses
+from yt8m_fusion import models
+from yt8m_fusion import training
+from yt8m_fusion.errors import UserError
+
+NUM_CLASSES = 12
+TINY_FC = {"fc_hidden_size": 16, "fc_num_layers": 1}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+  folder = str(tmp_path_factory.mktemp("data"))
+  return yt8m_data.generate_dataset(folder, num_videos=64, num_classes=NUM_CLASSES, seed=3,
+                                    num_shards=2)
+
+
+def tiny_config(model="FCModel", **params):
+  return models.ModelConfig(model=model, feature_names=("mean_rgb", "mean_audio"),
+                            feature_sizes=(1024, 128), num_classes=NUM_CLASSES,
+                            params={**TINY_FC, **params})
+
+
+def test_run_trains_evaluates_exports_and_resumes(dataset, tmp_path):
+  train_dir = str(tmp_path / "run")
+  options = training.TrainOptions(batch_size=8, num_epochs=100, max_steps=4,
+                                  base_learning_rate=0.01, verbose=0)
+  result = training.run(tiny_config(), train_dir, dataset["video"]["train"], options=options,
+                        eval_data_pattern=dataset["video"]["validate"])
+  assert result.train.step == 4 and not result.train.interrupted
+  with open(os.path.join(train_dir, "eval", "metrics-4.json")) as handle:
+    metrics = json.load(handle)
+  assert metrics["gap"] == pytest.approx(result.eval_results["gap"])
+  assert metrics["num_parameters"] == result.num_parameters > 0
+  assert os.path.isdir(result.export_path) and result.export_path.endswith("export/4")
+  with open(os.path.join(train_dir, "model_flags.json")) as handle:
+    assert json.load(handle)["model"] == "FCModel"
+
+  options.max_steps = 6
+  resumed = training.run(tiny_config(), train_dir, dataset["video"]["train"], options=options,
+                         export=False)
+  assert resumed.train.step == 6 and resumed.eval_results is None
+  assert resumed.export_path is None
+
+
+def test_run_refuses_a_train_dir_of_another_model(dataset, tmp_path):
+  train_dir = str(tmp_path / "run")
+  options = training.TrainOptions(batch_size=8, max_steps=1, verbose=0)
+  training.run(tiny_config(), train_dir, dataset["video"]["train"], options=options,
+               export=False)
+  with pytest.raises(UserError, match="model_flags.json describes another model"):
+    training.run(tiny_config(fc_hidden_size=32), train_dir, dataset["video"]["train"],
+                 options=options, export=False)
+
+
+def test_options_validate_names_the_flag():
+  with pytest.raises(UserError, match="--batch_size=0: expected at least 1"):
+    training.TrainOptions(batch_size=0).validate()
+  with pytest.raises(UserError, match="--optimizer=Nope is not supported"):
+    training.TrainOptions(optimizer="Nope").validate()
+  paper = training.TrainOptions.for_model("AttendFusion")
+  starter = training.TrainOptions.for_model("LogisticModel")
+  assert starter.base_learning_rate == training.TrainOptions().base_learning_rate
+  assert paper != starter  # the paper-size models have their own defaults
+
+
+def _one_step(trainer_or_model, inputs, labels):
+  dataset = tf.data.Dataset.from_tensors((inputs, labels))
+  trainer_or_model.fit(dataset, epochs=1, verbose=0, shuffle=False)
+
+
+@pytest.mark.parametrize("clip", [0.0, 0.05])
+def test_training_step_matches_keras_fit_with_clipnorm(clip):
+  """One SGD step of TrainingModel == Keras' own step with the same per-tensor clipnorm."""
+  config = tiny_config(l2_penalty=0.0)
+  rng = np.random.default_rng(0)
+  inputs = {"mean_rgb": rng.normal(size=(8, 1024)).astype("float32"),
+            "mean_audio": rng.normal(size=(8, 128)).astype("float32")}
+  labels = (rng.random((8, NUM_CLASSES)) < 0.3).astype("float32")
+
+  keras.utils.set_random_seed(1)
+  reference = models.build_model(config)
+  start = reference.get_weights()
+  reference.compile(optimizer=keras.optimizers.SGD(1.0, **({"clipnorm": clip} if clip else {})),
+                    loss=losses.get_loss(config.label_loss))
+  _one_step(reference, inputs, labels)
+
+  network = models.build_model(config)
+  network.set_weights(start)
+  options = training.TrainOptions(optimizer="SGD", base_learning_rate=1.0,
+                                  learning_rate_decay=1.0, clip_gradient_norm=clip)
+  _one_step(training.build_trainer(network, config, options), inputs, labels)
+
+  moved = max(float(np.max(np.abs(a - b))) for a, b in zip(start, reference.get_weights()))
+  assert moved > 1e-3
+  for ours, theirs in zip(network.get_weights(), reference.get_weights()):
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_regularization_penalty_weighs_the_models_l2_losses():
+  config = tiny_config(model="LogisticModel", l2_penalty=1.0)
+  rng = np.random.default_rng(1)
+  inputs = {"mean_rgb": rng.normal(size=(4, 1024)).astype("float32"),
+            "mean_audio": rng.normal(size=(4, 128)).astype("float32")}
+  labels = np.zeros((4, NUM_CLASSES), "float32")
+  logs = {}
+  for penalty in (0.0, 1.0):
+    keras.utils.set_random_seed(2)
+    network = models.build_model(config)
+    trainer = training.build_trainer(network, config, training.TrainOptions(
+        base_learning_rate=0.0, regularization_penalty=penalty))
+    history = trainer.fit(tf.data.Dataset.from_tensors((inputs, labels)), verbose=0,
+                          shuffle=False)
+    logs[penalty] = history.history["loss"][0]
+    l2 = float(tf.add_n(network.losses))
+  assert l2 > 0
+  assert logs[1.0] - logs[0.0] == pytest.approx(l2, rel=1e-4)

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion.errors import UserError
+from yt8m_fusion.models import hparams
 from yt8m_fusion.models.config import ModelConfig
 
 _EVAL_FILE = re.compile(r"^metrics-(\d+)\.json$")
@@ -64,6 +65,8 @@ def load_run(train_dir, label=None, extra=None):
     raise UserError(f"--train_dirs: {train_dir} is not a folder; give folders written by "
                     "train.py (each holds model_flags.json)")
   config = train_dir_lib.load_config(train_dir)
+  # Rebuilt from model_flags.json alone: flags added since take the values it was trained with.
+  config.params = hparams.params_as_trained(config.params)
   history = _read_eval_history(train_dir)
   metrics = _read_json(os.path.join(train_dir_lib.eval_dir(train_dir), "metrics.json"))
   if metrics is None and history:

@@ -179,13 +179,20 @@ def read_vocabulary_table(path):
 
 
 def find_vocabulary(data_pattern):
-  """vocabulary.csv beside the data files or one folder up (the demo dataset's layout)."""
+  """A vocabulary beside the data files or one folder up (the demo's and the real sample's
+  layouts): vocabulary.csv first, else another `*vocabulary*.csv` (e.g. the 2019 segment
+  vocabulary, which names 1,000 of the classes)."""
   for pattern in [p.strip() for p in (data_pattern or "").split(",") if p.strip()]:
     folder = os.path.dirname(pattern)
-    for candidate in (os.path.join(folder, "vocabulary.csv"),
-                      os.path.join(os.path.dirname(folder), "vocabulary.csv")):
-      if "*" not in candidate and tf.io.gfile.exists(candidate):
-        return candidate
+    for candidate_folder in (folder, os.path.dirname(folder)):
+      if "*" in candidate_folder or not tf.io.gfile.isdir(candidate_folder):
+        continue
+      exact = os.path.join(candidate_folder, "vocabulary.csv")
+      if tf.io.gfile.exists(exact):
+        return exact
+      others = sorted(tf.io.gfile.glob(os.path.join(candidate_folder, "*vocabulary*.csv")))
+      if others:
+        return others[0]
   return None
 
 

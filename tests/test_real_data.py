@@ -349,3 +349,33 @@ def test_serving_default_on_real_records_gives_the_keras_probabilities(trained, 
     assert [int(c) for c in values[0::2]] == classes[row].tolist()
     np.testing.assert_allclose([float(s) for s in values[1::2]], scores[row], rtol=1e-5,
                                atol=1e-6)
+
+
+def test_the_report_on_real_records_names_classes_and_uses_training_positives(trained,
+                                                                            held_out,
+                                                                            tmp_path):
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion import report  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.data import read_vocabulary  # pylint: disable=import-outside-toplevel
+  vocabulary = os.path.join(DATA, "segment_vocabulary_2019.csv")
+  result = report.write_report(
+      [trained["dir"]], str(tmp_path), labels=["logistic"], num_videos=4,
+      train_data_pattern=",".join(os.path.join(DATA, p) for p in TRAIN_SHARDS))
+  assert set(result.skipped) == {"attention"}  # a LogisticModel has none
+  assert result.files["qualitative"] and result.files["per_class_ap_by_frequency"]
+  names = read_vocabulary(vocabulary)  # found beside the data without --vocabulary
+  qualitative = pd.read_csv(result.files["qualitative_csv"])
+  assert list(qualitative["video_id"].unique()) == held_out["ids"][:4]
+  for _, row in qualitative.iterrows():
+    assert row["class_name"] == (names.get(row["class_index"]) or
+                                 f"class {row['class_index']}")
+  per_class = pd.read_csv(result.files["per_class_ap_csv"])
+  train_counts = parse_shards(TRAIN_SHARDS, check_data_crc=False)["labels"].sum(axis=0)
+  eval_counts = held_out["labels"].sum(axis=0)
+  assert list(per_class["class_index"]) == [int(c) for c in np.flatnonzero(eval_counts)]
+  assert list(per_class["train_positives"]) == [int(train_counts[c])
+                                                for c in per_class["class_index"]]
+  assert list(per_class["logistic"]) == pytest.approx(trained["metrics"]["per_class_ap"],
+                                                      abs=1e-6)
+  with open(result.files["report"]) as handle:
+    assert "training positives of the class (of 2,950 training videos)" in handle.read()

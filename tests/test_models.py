@@ -432,6 +432,15 @@ def test_attend_fusion_without_attention_is_layer_norm_of_the_fc_output():
   np.testing.assert_allclose(flattened, expected.reshape(3, 16), rtol=1e-4, atol=1e-5)
 
 
+def test_the_ablation_saves_and_loads(tmp_path):
+  net = models.build_model(tiny_config("AttendFusion", attend_attention=False))
+  batch = video_batch(2, seed=6)
+  net.save(tmp_path / "ablation.keras")
+  loaded = keras.models.load_model(tmp_path / "ablation.keras")
+  np.testing.assert_array_equal(np.asarray(loaded.predict(batch, verbose=0)),
+                                np.asarray(net.predict(batch, verbose=0)))
+
+
 def test_old_no_attention_models_are_rebuilt_as_trained(tmp_path):
   """A model_flags.json written before --attend_norm_without_attention: no LayerNorm."""
   import json  # pylint: disable=import-outside-toplevel

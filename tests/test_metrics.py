@@ -1,5 +1,6 @@
 """yt8m_fusion.metrics (numpy): the spec's hand-computed cases and the starter's edge cases."""
 
+import os
 import random
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 
 from yt8m_fusion import metrics
 from yt8m_fusion.metrics import AveragePrecisionCalculator
+from yt8m_fusion.metrics import F1_CANDIDATE_KEYS
 from yt8m_fusion.metrics import EvaluationMetrics
 from yt8m_fusion.metrics import MeanAveragePrecisionCalculator
 
@@ -215,6 +217,80 @@ def test_f1_on_a_large_batch_matches_direct_counts():
     assert result["recall"] == pytest.approx(tp / labels.sum())
 
 
+F1_KEYS = ("f1_macro", "f1_per_video", "f1_top1", "f1_top3", "f1_top5", "f1_at_num_labels")
+
+
+def test_f1_candidate_keys_are_the_documented_ones():
+  assert F1_CANDIDATE_KEYS == F1_KEYS
+  with open(os.path.join(os.path.dirname(__file__), "..", "docs", "METRICS.md")) as handle:
+    documented = handle.read()
+  for key in ("gap", "avg_hit_at_one", "avg_perr", "map", "f1", "precision", "recall",
+              *F1_KEYS):
+    assert f"`{key}`" in documented, key
+
+
+@pytest.mark.parametrize("top_k", [2, 20])
+def test_f1_family_hand_computed(top_k):
+  predictions = np.array([[0.9, 0.6, 0.2, 0.1],
+                          [0.3, 0.8, 0.55, 0.05],
+                          [0.4, 0.1, 0.2, 0.45]])
+  labels = np.array([[1, 0, 1, 0],
+                     [0, 1, 0, 0],
+                     [0, 0, 0, 0]])
+  evaluation = EvaluationMetrics(4, top_k, None, f1_threshold=0.5)
+  evaluation.accumulate(predictions, labels, 0.0)
+  result = evaluation.get()
+  # >= 0.5: (0,0)+ (0,1)- (1,1)+ (1,2)-: TP 2 of 4 predicted, 3 positives.
+  assert result["f1"] == pytest.approx(2 * 2 / (4 + 3))
+  # Classes with positives: 0 (TP 1, predicted 1, positives 1), 1 (1, 2, 1), 2 (0, 1, 1).
+  assert result["f1_macro"] == pytest.approx((1 + 2 / 3 + 0) / 3)
+  # Videos: 0 (TP 1, predicted 2, positives 2), 1 (1, 2, 1), 2 (nothing: 0).
+  assert result["f1_per_video"] == pytest.approx((2 / 4 + 2 / 3 + 0) / 3)
+  # Top-1 classes 0, 1, 3: 2 hits of 3 predicted, 3 positives.
+  assert result["f1_top1"] == pytest.approx(2 * 2 / (3 + 3))
+  # Top-3: {0, 1, 2} 2 hits, {1, 2, 0} 1, {3, 0, 2} 0: 3 hits of 9 predicted.
+  assert result["f1_top3"] == pytest.approx(2 * 3 / (9 + 3))
+  # Top-5 of 4 classes: every class predicted, 12 in all.
+  assert result["f1_top5"] == pytest.approx(2 * 3 / (12 + 3))
+  # As many as its labels: video 0 top-2 {0, 1} 1 hit, video 1 top-1 {1} 1 hit.
+  assert result["f1_at_num_labels"] == pytest.approx(2 / 3)
+  assert result["avg_perr"] == pytest.approx((1 / 2 + 1 + 0) / 3)
+
+
+def test_f1_family_on_a_large_batch_matches_dense_counts():
+  rng = np.random.default_rng(5)
+  num_videos, num_classes = 400, 1000
+  predictions = (rng.random((num_videos, num_classes)) ** 4).astype(np.float32)
+  labels = (rng.random((num_videos, num_classes)) < 0.004).astype(np.float32)
+  labels[:5] = 0  # videos without labels
+  predictions[labels > 0] = np.minimum(predictions[labels > 0] + 0.4, 1.0)
+  # Rows with more than top_k scores above the thresholds: read outside the top-k candidates.
+  predictions[7] = 0.9 + 0.05 * rng.random(num_classes)
+  predictions[8, :100] = 0.7 + 0.01 * rng.random(100)
+  for threshold in (0.3, 0.5, 0.95):
+    evaluation = EvaluationMetrics(num_classes, 20, None, f1_threshold=threshold)
+    evaluation.accumulate(predictions[:150], labels[:150], 0.0)
+    evaluation.accumulate(predictions[150:], labels[150:], 0.0)
+    result = evaluation.get()
+    predicted = predictions >= threshold
+    positive = labels > 0
+    hits = predicted & positive
+    with_positives = positive.sum(0) > 0
+    class_f1 = 2 * hits.sum(0) / np.maximum(predicted.sum(0) + positive.sum(0), 1)
+    assert result["f1_macro"] == pytest.approx(class_f1[with_positives].mean())
+    video_f1 = 2 * hits.sum(1) / np.maximum(predicted.sum(1) + positive.sum(1), 1)
+    assert result["f1_per_video"] == pytest.approx(video_f1.mean())
+    assert result["f1"] == pytest.approx(2 * hits.sum() / (predicted.sum() + positive.sum()))
+  order = np.argsort(-predictions, axis=1, kind="stable")
+  ranked_hits = np.take_along_axis(positive, order, axis=1)
+  for k in (1, 3, 5):
+    expected = 2 * ranked_hits[:, :k].sum() / (num_videos * k + positive.sum())
+    assert result[f"f1_top{k}"] == pytest.approx(expected), k
+  counts = positive.sum(1)
+  equal_hits = sum(ranked_hits[row, :count].sum() for row, count in enumerate(counts))
+  assert result["f1_at_num_labels"] == pytest.approx(equal_hits / counts.sum())
+
+
 def test_accumulating_batches_equals_one_batch():
   rng = np.random.default_rng(7)
   predictions = rng.random((700, 600))  # float64: no ties
@@ -231,7 +307,8 @@ def test_accumulating_batches_equals_one_batch():
   assert many["gap"] == one["gap"]
   assert many["map"] == one["map"]
   assert many["num_examples"] == one["num_examples"] == 700
-  for key in ("avg_hit_at_one", "avg_perr", "avg_loss", "f1", "precision", "recall"):
+  for key in ("avg_hit_at_one", "avg_perr", "avg_loss", "f1", "precision", "recall",
+              *F1_KEYS):
     assert many[key] == pytest.approx(one[key], rel=1e-12), key
   parts.clear()
   with pytest.raises(ValueError):

@@ -400,16 +400,84 @@ def test_moe_parameter_count_and_l2_penalty():
 # --- Attend-Fusion specifics -----------------------------------------------------------------
 
 
-def test_attend_fusion_without_attention_is_the_same_fc_layers():
-  with_attention = models.build_model(tiny_config("AttendFusion"))
-  without = models.build_model(tiny_config("AttendFusion", attend_attention=False))
-  attention_params = sum(layer.count_params() for layer in with_attention.layers
-                         if isinstance(layer, zoo_layers.SelfAttentionBlock))
-  # Q, K, V: 4 -> 2 heads x 4 (+ bias); output 8 -> 4 (+ bias); LayerNorm 2 x 4; per modality.
-  assert attention_params == 2 * (3 * (4 * 8 + 8) + (8 * 4 + 4) + 8)
+@pytest.mark.parametrize("frame_features", [False, True])
+def test_attend_fusion_without_attention_removes_the_attention_only(frame_features):
+  with_attention = models.build_model(tiny_config("AttendFusion", frame_features=frame_features))
+  without = models.build_model(tiny_config("AttendFusion", frame_features=frame_features,
+                                           attend_attention=False))
+  blocks = [layer for layer in with_attention.layers
+            if isinstance(layer, zoo_layers.SelfAttentionBlock)]
+  attention_params = sum(block.attention.count_params() for block in blocks)
+  # Q, K, V: width -> 2 heads x 4 (+ bias); output 8 -> width (+ bias); per modality.
+  width = 8 if frame_features else 4  # frame: 8 per frame; video: tokens of 4
+  assert attention_params == 2 * (3 * (width * 8 + 8) + (8 * width + width))
   assert without.count_params() == with_attention.count_params() - attention_params
+  # Everything else is there, with the same shapes: the block's LayerNorm included.
+  attention_weights = {id(w) for block in blocks for w in block.attention.weights}
+  kept = sorted(tuple(w.shape) for w in with_attention.weights
+                if id(w) not in attention_weights)
+  assert sorted(tuple(w.shape) for w in without.weights) == kept
   with pytest.raises(UserError, match="attention"):
     models.attention_scores_model(without)
+
+
+def test_attend_fusion_without_attention_is_layer_norm_of_the_fc_output():
+  net = models.build_model(tiny_config("AttendFusion", attend_attention=False))
+  probe = keras.Model(net.input, [net.get_layer("mean_rgb_fc_0").output,
+                                  net.get_layer("mean_rgb_flatten").output])
+  hidden, flattened = (np.asarray(t) for t in probe(video_batch(3, seed=4)))
+  tokens = hidden.reshape(3, 4, 4)  # hidden 16 = 4 tokens of 4
+  mean, variance = tokens.mean(-1, keepdims=True), tokens.var(-1, keepdims=True)
+  expected = (tokens - mean) / np.sqrt(variance + 1e-6)  # gamma 1, beta 0 when built
+  np.testing.assert_allclose(flattened, expected.reshape(3, 16), rtol=1e-4, atol=1e-5)
+
+
+def test_the_ablation_saves_and_loads(tmp_path):
+  net = models.build_model(tiny_config("AttendFusion", attend_attention=False))
+  batch = video_batch(2, seed=6)
+  net.save(tmp_path / "ablation.keras")
+  loaded = keras.models.load_model(tmp_path / "ablation.keras")
+  np.testing.assert_array_equal(np.asarray(loaded.predict(batch, verbose=0)),
+                                np.asarray(net.predict(batch, verbose=0)))
+
+
+def test_old_no_attention_models_are_rebuilt_as_trained(tmp_path):
+  """A model_flags.json written before --attend_norm_without_attention: no LayerNorm."""
+  import json  # pylint: disable=import-outside-toplevel
+
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  from yt8m_fusion import train_dir as train_dir_lib  # pylint: disable=import-outside-toplevel
+
+  old_params = {**TINY, "attend_attention": False}
+  trained = models.build_model(tiny_config("AttendFusion", **old_params,
+                                           attend_norm_without_attention=False))
+  assert not [layer for layer in trained.layers
+              if isinstance(layer, keras.layers.LayerNormalization)]
+  tf.train.Checkpoint(model=trained).save(str(tmp_path / "model.ckpt"))
+  saved = tiny_config("AttendFusion", **old_params).to_json_dict()
+  assert "attend_norm_without_attention" not in saved["model_params"]
+  (tmp_path / "model_flags.json").write_text(json.dumps(saved))
+
+  # As eval.py / inference.py rebuild it: flags at their defaults take the saved values.
+  requested = ModelConfig(model="AttendFusion", feature_names=["mean_rgb", "mean_audio"],
+                          feature_sizes=[12, 6], num_classes=NUM_CLASSES,
+                          params=hparams.default_hparams())
+  merged = train_dir_lib.merge_config(train_dir_lib.load_config(str(tmp_path)), requested,
+                                      set(), str(tmp_path))
+  assert merged.params["attend_norm_without_attention"] is False
+  rebuilt = models.build_model(merged)
+  assert rebuilt.count_params() == trained.count_params()
+  train_dir_lib.restore_weights(rebuilt, train_dir_lib.latest_checkpoint(str(tmp_path)))
+  batch = video_batch(2, seed=5)
+  np.testing.assert_array_equal(np.asarray(rebuilt(batch)), np.asarray(trained(batch)))
+  # From model_flags.json alone (the report) too; a new file keeps the LayerNorm.
+  alone = train_dir_lib.load_config(str(tmp_path))
+  alone.params = hparams.params_as_trained(alone.params)
+  assert models.build_model(alone).count_params() == trained.count_params()
+  new = tiny_config("AttendFusion", **old_params, attend_norm_without_attention=True)
+  assert hparams.params_as_trained(new.params)["attend_norm_without_attention"] is True
+  assert models.build_model(new).count_params() == trained.count_params() + 2 * 2 * 4
 
 
 def test_attention_scores_video_level(tmp_path):

@@ -21,7 +21,8 @@ NUM_CLASSES = 12
 TINY = paper.Budget("tiny", width=32, token_size=8, batch_size=16, learning_rate=0.01,
                     eval_steps=(2, 4), log_every_n_steps=1)
 MEMBERS = tuple(m for m in paper.FAMILY if m.label in (paper.ATTEND_FUSION, paper.LATE_FUSION))
-FIGURES = ("gap_vs_parameters", "training_curves", "per_class_ap", "qualitative", "attention")
+FIGURES = ("gap_vs_parameters", "training_curves", "per_class_ap", "per_class_ap_by_frequency",
+           "qualitative", "attention")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -142,6 +143,23 @@ def test_per_class_ap_is_mapped_to_the_classes_with_positives(experiment):
   assert videos == experiment["data"]["num_videos"]["validate"]
   assert info["classes"] == [int(c) for c in np.flatnonzero(counts)]
   assert len(info["classes"]) == len(runs[0].metrics["per_class_ap"])
+
+
+def test_per_class_ap_against_training_positives(experiment):
+  from yt8m_fusion.report import predictions  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.report import writer  # pylint: disable=import-outside-toplevel
+  runs = report.load_runs(experiment["train_dirs"])
+  train = experiment["data"]["video"]["train"]
+  info = writer._class_info(runs, None, 300, train)  # pylint: disable=protected-access
+  counts, _ = predictions.label_counts(train, runs[0].config)
+  assert info["frequency"] == {c: int(counts[c]) for c in info["classes"]}
+  assert info["frequency_column"] == "train_positives"
+  # The experiment's report (no training data given): the evaluation data's counts.
+  table = pd.read_csv(experiment["report"].files["per_class_ap_csv"])
+  assert list(table["class_index"]) == info["classes"]
+  assert list(table["eval_positives"]) == [info["eval_positives"][c] for c in info["classes"]]
+  for member, run in zip(MEMBERS, runs):
+    assert list(table[member.label]) == pytest.approx(run.metrics["per_class_ap"], abs=1e-6)
 
 
 def test_report_command_line(experiment, tmp_path):

@@ -1,5 +1,8 @@
 """Evaluation of a model on a dataset: GAP@k, Hit@1, PERR, mAP, F1, average loss.
 
+F1 is reported under several definitions (`f1` is micro-F1 at --f1_threshold; `f1_macro`,
+`f1_per_video`, `f1_top1/3/5`, `f1_at_num_labels`): docs/METRICS.md defines every metric.
+
 Predictions are computed batch by batch in a compiled function and fed to the
 starter-compatible `EvaluationMetrics`, so memory stays at num_videos x top_k, not
 num_videos x num_classes.
@@ -14,6 +17,7 @@ import tensorflow as tf
 
 from yt8m_fusion import inputs as model_inputs
 from yt8m_fusion import train_dir as train_dir_lib
+from yt8m_fusion.metrics import F1_CANDIDATE_KEYS
 from yt8m_fusion.metrics import EvaluationMetrics
 
 
@@ -88,6 +92,9 @@ def write_results(train_dir, step, results, extra=None, segment_labels=False):
     for name, key in (("Avg_Hit@1", "avg_hit_at_one"), ("Avg_Perr", "avg_perr"),
                       ("Avg_Loss", "avg_loss"), ("MAP", "map"), ("GAP", "gap"), ("F1", "f1")):
       tf.summary.scalar(f"Epoch/{scope}_{name}", float(results[key]))
+    for key in F1_CANDIDATE_KEYS:  # the other F1 definitions (older results lack them)
+      if key in results:
+        tf.summary.scalar(f"Epoch/{scope}_{key}", float(results[key]))
     tf.summary.histogram(f"Epoch/{scope}_per_class_AP", np.asarray(results["aps"] or [0.0]))
   writer.flush()
   writer.close()

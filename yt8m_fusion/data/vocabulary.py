@@ -1,8 +1,10 @@
-"""The label vocabulary file (vocabulary.csv) of YouTube-8M.
+"""The label vocabulary files of YouTube-8M: class index -> name.
 
-The 2018 file's header is
-`Index,TrainVideoCount,KnowledgeGraphId,Name,WikiUrl,Vertical1,Vertical2,Vertical3,WikiDescription`;
-only `Index` and `Name` are needed here.
+The 2018 `vocabulary.csv` names every class; its header is
+`Index,TrainVideoCount,KnowledgeGraphId,Name,WikiUrl,Vertical1,Vertical2,Vertical3,WikiDescription`.
+The 2019 segment challenge's vocabulary (`Index,KnowledgeGraphId,Name,PositiveSegmentCount,
+TotalSegmentCount`) names 1,000 of the same 3,862 classes. Any CSV with the columns `Index`
+and `Name` is read; classes it does not name are shown as "class <index>" (`class_name`).
 """
 
 import csv
@@ -41,6 +43,11 @@ def read_vocabulary(path):
       raise UserError(f"{path}: line {line}: Index {row['Index']!r} is not an integer") from None
     vocabulary[index] = row["Name"] or ""
   return vocabulary
+
+
+def class_name(vocabulary, index):
+  """The name of class `index`, or "class <index>" when the vocabulary does not name it."""
+  return (vocabulary or {}).get(int(index)) or f"class {int(index)}"
 
 
 def write_vocabulary(path, rows):

@@ -40,6 +40,7 @@ from yt8m_fusion.metrics.average_precision import _score_dtype
 
 __all__ = [
     "EvaluationMetrics",
+    "F1_CANDIDATE_KEYS",
     "calculate_gap",
     "calculate_hit_at_one",
     "calculate_precision_at_equal_recall_rate",
@@ -51,6 +52,11 @@ __all__ = [
 _GROUPS = 128
 # A row with more candidates than this falls back to argpartition.
 _MAX_CANDIDATES = 256
+# The top-k F1 candidates EvaluationMetrics reports (f1_top1, f1_top3, f1_top5).
+F1_TOP_KS = (1, 3, 5)
+# The keys of the F1 definitions EvaluationMetrics.get() gives beside `f1` (docs/METRICS.md).
+F1_CANDIDATE_KEYS = ("f1_macro", "f1_per_video", *(f"f1_top{k}" for k in F1_TOP_KS),
+                     "f1_at_num_labels")
 
 
 def flatten(lists):
@@ -78,7 +84,7 @@ class _TopK:
     next_val: ``[B]`` the (K+1)-th largest score where known (+inf when not known).
     argmax: ``[B]`` ``numpy.argmax`` of each row (lowest index among equal maxima).
     threshold: ``[B]`` every score >= threshold was a candidate (None if not computed).
-    cand_rows, cand_vals: all candidates (row, score).
+    cand_rows, cand_cols, cand_vals: all candidates (row, class, score).
   """
 
   def __init__(self, batch, k):
@@ -88,6 +94,7 @@ class _TopK:
     self.argmax = np.zeros(batch, dtype=np.int64)
     self.threshold = None
     self.cand_rows = None
+    self.cand_cols = None
     self.cand_vals = None
 
 
@@ -124,7 +131,7 @@ def _top_k(predictions, k):
   rows = flat // num_classes
   cols = flat - rows * num_classes
   vals = predictions.reshape(-1)[flat]
-  top.threshold, top.cand_rows, top.cand_vals = threshold, rows, vals
+  top.threshold, top.cand_rows, top.cand_cols, top.cand_vals = threshold, rows, cols, vals
 
   counts = np.bincount(rows, minlength=batch)
   heavy = counts > _MAX_CANDIDATES
@@ -258,7 +265,8 @@ class _BatchStatistics:
 
     hits = _gather(labels, top.argmax[:, None])[:, 0].astype(np.float64)
     self.hit_at_one = float(np.mean(hits)) if batch else 0.0
-    self.perr = _mean(_precision_at_equal_recall(predictions, labels, top, entries, top_labels))
+    perr = _precision_at_equal_recall(predictions, labels, top, entries, top_labels)
+    self.perr = _mean(perr)
 
     # GAP / mAP items in the starter's push order: by class, then by video.
     classes = top.cols.reshape(-1).astype(np.int16 if num_classes < 2**15 else np.int32)
@@ -274,24 +282,71 @@ class _BatchStatistics:
 
     if f1_threshold is not None:
       self._count_f1(predictions, top, entries, f1_threshold)
+      self._count_top_k(predictions, labels, top, top_labels, hits)
+      # Each video predicts as many classes as it has labels: the PERR hits, summed.
+      num_labels = np.trunc(entries.row_sums)
+      self.equal_count_hits = float(np.sum(perr * num_labels))
+      self.label_count = float(np.sum(num_labels))
+
+  def _count_top_k(self, predictions, labels, top, top_labels, top_one_labels):
+    """Label hits among each video's k best classes, for k in F1_TOP_KS.
+
+    k = 1 is the class Hit@1 takes (the lowest index among equal maxima); deeper ties are
+    broken as the top-k selection breaks them.
+    """
+    num_classes = predictions.shape[1]
+    deepest = min(max(F1_TOP_KS), num_classes)
+    if top.cols.shape[1] >= deepest:
+      positive = top_labels[:, :deepest] > 0
+    else:  # --top_k below 5
+      positive = _gather(labels, _top_k(predictions, deepest).cols) > 0
+    self.top_k_hits = {
+        k: int(np.count_nonzero(top_one_labels > 0 if k == 1 else positive[:, :k]))
+        for k in F1_TOP_KS}
 
   def _count_f1(self, predictions, top, entries, threshold):
-    """Micro counts at ``threshold``: predicted positives (score >= threshold), TP, label > 0."""
+    """Counts at ``threshold`` (score >= threshold predicts the class; label > 0 is positive).
+
+    Micro: predicted positives, true positives, label positives. Per class: the same three
+    (macro-F1). Per video: the sum of the videos' F1 (per-video F1).
+    """
+    batch, num_classes = predictions.shape
     positive = entries.values > 0
     scores_at_labels = predictions.reshape(-1)[entries.flat]
-    self.true_positives = int(np.count_nonzero(positive & (scores_at_labels >= threshold)))
+    hit = positive & (scores_at_labels >= threshold)
+    self.true_positives = int(np.count_nonzero(hit))
     self.label_positives = int(np.count_nonzero(positive))
+
     if top.threshold is None:
-      predicted = int(np.count_nonzero(predictions >= threshold))
+      flat = np.flatnonzero(predictions >= threshold)
+      rows, cols = flat // num_classes, flat % num_classes
     else:
-      # Rows whose candidate threshold is <= the F1 threshold: all scores >= it are candidates.
+      # Rows whose candidate threshold is <= the F1 threshold: all scores >= it are
+      # candidates; the other rows (more than top_k scores >= it) are read in full.
       covered = top.threshold <= threshold
-      in_covered = covered[top.cand_rows] & (top.cand_vals >= threshold)
-      predicted = int(np.count_nonzero(in_covered))
+      chosen = covered[top.cand_rows] & (top.cand_vals >= threshold)
+      rows, cols = top.cand_rows[chosen], top.cand_cols[chosen]
       rest = np.flatnonzero(~covered)
       if rest.size:
-        predicted += int(np.count_nonzero(predictions[rest] >= threshold))
-    self.predicted_positives = predicted
+        rest_rows, rest_cols = np.nonzero(predictions[rest] >= threshold)
+        rows = np.concatenate([rows, rest[rest_rows]])
+        cols = np.concatenate([cols, rest_cols])
+    self.predicted_positives = int(rows.size)
+
+    self.class_true_positives = np.bincount(entries.cols[hit], minlength=num_classes)
+    self.class_predicted = np.bincount(cols, minlength=num_classes)
+    self.class_positives = np.bincount(entries.cols[positive], minlength=num_classes)
+    video_true_positives = np.bincount(entries.rows[hit], minlength=batch)
+    video_sizes = (np.bincount(rows, minlength=batch) +
+                   np.bincount(entries.rows[positive], minlength=batch))
+    self.video_f1_sum = float(np.sum(_f1(video_true_positives, video_sizes)))
+
+
+def _f1(true_positives, predicted_plus_positives):
+  """2 TP / (predicted + positives), elementwise; 0 where nothing is predicted or positive."""
+  sizes = np.asarray(predicted_plus_positives, dtype=np.float64)
+  return np.divide(2.0 * np.asarray(true_positives, dtype=np.float64), sizes,
+                   out=np.zeros_like(sizes), where=sizes > 0)
 
 
 def calculate_hit_at_one(predictions, actuals):
@@ -373,19 +428,30 @@ def calculate_gap(predictions, actuals, top_k=20):
 
 
 class EvaluationMetrics:
-  """Accumulates the starter's evaluation metrics over batches (plus F1).
+  """Accumulates the starter's evaluation metrics over batches (plus the F1 family).
 
   ``accumulate`` per batch; ``get`` for the epoch: the starter's keys ``avg_hit_at_one``,
   ``avg_perr``, ``avg_loss``, ``aps`` (class APs, classes with positives only), ``gap``,
   plus ``map`` (``numpy.mean(aps)``, as the starter's epoch summary reports it; NaN when no
   class has positives), micro ``precision``, ``recall`` and ``f1`` over all (video, class)
-  pairs, and ``num_examples``.
+  pairs, the other F1 candidates below, and ``num_examples``.
 
-  F1: a (video, class) pair is predicted positive when its score is ``>= f1_threshold``
-  (note: ``>=``; Keras's ``Precision``/``Recall`` use ``>``, which differs only for scores
-  exactly equal to the threshold) and is a true positive when its label is > 0.
-  precision = TP / (TP + FP), recall = TP / (TP + FN), f1 = 2 TP / (2 TP + FP + FN); each 0
-  when its denominator is 0.
+  F1 (``f1``, ``precision``, ``recall``): a (video, class) pair is predicted positive when
+  its score is ``>= f1_threshold`` (note: ``>=``; Keras's ``Precision``/``Recall`` use
+  ``>``, which differs only for scores exactly equal to the threshold) and is a true
+  positive when its label is > 0. precision = TP / (TP + FP), recall = TP / (TP + FN),
+  f1 = 2 TP / (2 TP + FP + FN); each 0 when its denominator is 0.
+
+  Other F1 definitions (a paper that gives "F1" without one may mean any; docs/METRICS.md):
+    ``f1_macro``: the mean over the classes with positives (those of ``aps``) of each
+      class's F1 at ``f1_threshold``.
+    ``f1_per_video``: the mean over videos of each video's F1 at ``f1_threshold`` (a video
+      with no label and no predicted class counts 0, as scikit-learn's "samples" average).
+    ``f1_top1``, ``f1_top3``, ``f1_top5``: micro-F1 when each video predicts its k
+      highest-scored classes (k = 1: the class Hit@1 takes).
+    ``f1_at_num_labels``: micro-F1 when each video predicts as many top classes as it has
+      labels (the PERR hits, so precision = recall = F1 = sum of hits / sum of labels; the
+      mean over videos of the same precision is PERR).
   """
 
   def __init__(self, num_class, top_k, top_n=None, *, f1_threshold=0.5, exact_ties=True):
@@ -443,6 +509,14 @@ class EvaluationMetrics:
     self.true_positives += stats.true_positives
     self.predicted_positives += stats.predicted_positives
     self.label_positives += stats.label_positives
+    self.class_true_positives += stats.class_true_positives
+    self.class_predicted += stats.class_predicted
+    self.class_positives += stats.class_positives
+    self.video_f1_sum += stats.video_f1_sum
+    for k, hits in stats.top_k_hits.items():
+      self.top_k_hits[k] += hits
+    self.equal_count_hits += stats.equal_count_hits
+    self.label_count += stats.label_count
     return {"hit_at_one": stats.hit_at_one, "perr": stats.perr, "loss": mean_loss}
 
   def get(self):
@@ -458,6 +532,13 @@ class EvaluationMetrics:
     tp = self.true_positives
     fp = self.predicted_positives - tp
     fn = self.label_positives - tp
+    with_positives = self.class_positives > 0
+    class_f1 = _f1(self.class_true_positives[with_positives],
+                   self.class_predicted[with_positives] + self.class_positives[with_positives])
+    top_k_f1 = {
+        f"f1_top{k}": float(_f1(hits, self.num_examples * min(k, self.num_class) +
+                                self.label_positives))
+        for k, hits in self.top_k_hits.items()}
     return {
         "avg_hit_at_one": self.sum_hit_at_one / self.num_examples,
         "avg_perr": self.sum_perr / self.num_examples,
@@ -468,6 +549,11 @@ class EvaluationMetrics:
         "precision": tp / (tp + fp) if tp + fp else 0.0,
         "recall": tp / (tp + fn) if tp + fn else 0.0,
         "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
+        "f1_macro": float(np.mean(class_f1)) if class_f1.size else 0.0,
+        "f1_per_video": self.video_f1_sum / self.num_examples,
+        **top_k_f1,
+        "f1_at_num_labels": (self.equal_count_hits / self.label_count
+                             if self.label_count else 0.0),
         "num_examples": self.num_examples,
     }
 
@@ -480,5 +566,12 @@ class EvaluationMetrics:
     self.true_positives = 0
     self.predicted_positives = 0
     self.label_positives = 0
+    self.class_true_positives = np.zeros(self.num_class, dtype=np.int64)
+    self.class_predicted = np.zeros(self.num_class, dtype=np.int64)
+    self.class_positives = np.zeros(self.num_class, dtype=np.int64)
+    self.video_f1_sum = 0.0
+    self.top_k_hits = dict.fromkeys(F1_TOP_KS, 0)
+    self.equal_count_hits = 0.0
+    self.label_count = 0.0
     self.map_calculator.clear()
     self.global_ap_calculator.clear()

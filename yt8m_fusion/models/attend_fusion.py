@@ -16,8 +16,11 @@ x --attend_fc_layers -> self-attention over the modality's frames (padded frames
 keys) + residual + LayerNorm -> masked pooling over the valid frames (--frame_pooling) ->
 concatenated -> Dense(num_classes) -> sigmoid.
 
---noattend_attention is the ablation "Attend-Fusion without attention": the same layers
-without the attention block.
+--noattend_attention is the ablation "Attend-Fusion without attention": it removes the
+self-attention and nothing else, so the block becomes LayerNorm(x) (the LayerNorm of the
+residual path, on the same tokens or frames). Models trained before
+--attend_norm_without_attention existed dropped that LayerNorm too; their model_flags.json
+lacks the flag and rebuilds them without it (hparams.VALUES_BEFORE_FLAG_EXISTED).
 """
 
 import keras
@@ -43,6 +46,9 @@ def build_attend_fusion(config, inputs, hp):
                       f"--attend_token_size={hp['attend_token_size']} (the hidden vector is "
                       "viewed as tokens of that size)")
 
+  # The ablation keeps the block's LayerNorm: it removes the attention only.
+  norm_only = (not hp["attend_attention"] and hp["attend_layer_norm"]
+               and hp["attend_norm_without_attention"])
   attended = []
   for name, x in zip(config.feature_names, features):
     prefix = common.safe_name(name)
@@ -51,11 +57,16 @@ def build_attend_fusion(config, inputs, hp):
     if config.frame_features:
       if hp["attend_attention"]:
         x = _attention_block(hp, name, prefix)(x, num_frames)
+      elif norm_only:
+        x = _block_norm(prefix)(x)
       x = zoo_layers.MaskedPooling(hp["frame_pooling"], name=f"{prefix}_pool")(x, num_frames)
-    elif hp["attend_attention"]:
+    elif hp["attend_attention"] or norm_only:
       tokens = width // hp["attend_token_size"]
       x = keras.layers.Reshape((tokens, hp["attend_token_size"]), name=f"{prefix}_tokens")(x)
-      x = _attention_block(hp, name, prefix)(x)
+      if hp["attend_attention"]:
+        x = _attention_block(hp, name, prefix)(x)
+      else:
+        x = _block_norm(prefix)(x)
       x = keras.layers.Flatten(name=f"{prefix}_flatten")(x)
     attended.append(x)
 
@@ -71,6 +82,11 @@ def _attention_block(hp, name, prefix):
       num_heads=hp["attend_num_heads"], key_dim=hp["attend_key_dim"],
       dropout=hp["attend_attention_dropout"], layer_norm=hp["attend_layer_norm"],
       modality=name, name=f"{prefix}_attention")
+
+
+def _block_norm(prefix):
+  """The attention block's LayerNorm alone (same epsilon, over each token or frame)."""
+  return keras.layers.LayerNormalization(epsilon=1e-6, name=f"{prefix}_layer_norm")
 
 
 def attention_scores_model(model):

@@ -100,9 +100,14 @@ HPARAMS = (
            "(and value).", lower_bound=1),
     HParam("attend_attention", "bool", True,
            "AttendFusion: the self-attention block. --noattend_attention is the ablation "
-           "'Attend-Fusion without attention' (same fully connected layers)."),
+           "'Attend-Fusion without attention': the same layers without the self-attention "
+           "(the block becomes LayerNorm(x), see --attend_norm_without_attention)."),
     HParam("attend_layer_norm", "bool", True,
            "AttendFusion: layer normalization after the attention's residual."),
+    HParam("attend_norm_without_attention", "bool", True,
+           "AttendFusion with --noattend_attention: keep the block's LayerNorm (the block "
+           "becomes LayerNorm(x)), so that the ablation removes the self-attention only. "
+           "false: drop it too, as models trained before this flag existed did."),
     HParam("attend_activation", "string", "relu",
            "AttendFusion: activation of the fully connected layers."),
     HParam("attend_dropout", "float", 0.0,
@@ -140,7 +145,24 @@ HPARAMS = (
 # Hyper-parameters added after the first release whose default changed the model's behaviour:
 # a model_flags.json written before they existed gets these values, not the new defaults,
 # so that a saved model is rebuilt as it was trained.
-VALUES_BEFORE_FLAG_EXISTED = {"fc_late_fusion": "mean_probabilities"}
+VALUES_BEFORE_FLAG_EXISTED = {"fc_late_fusion": "mean_probabilities",
+                              "attend_norm_without_attention": False}
+
+
+
+def params_as_trained(params):
+  """A saved model's `params` plus the VALUES_BEFORE_FLAG_EXISTED of the flags it lacks.
+
+  For code that rebuilds a saved model from its model_flags.json alone (train_dir's
+  merge_config does the same for the programs, where a flag given explicitly wins). The
+  starter's files carry no hyper-parameters and are returned as they are.
+  """
+  params = dict(params or {})
+  if params:
+    for name, value in VALUES_BEFORE_FLAG_EXISTED.items():
+      params.setdefault(name, value)
+  return params
+
 
 _BY_NAME = {hparam.name: hparam for hparam in HPARAMS}
 HPARAM_NAMES = tuple(_BY_NAME)

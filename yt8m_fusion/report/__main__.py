@@ -25,10 +25,17 @@ def define_flags():
                        lower_bound=1, upper_bound=40)
   flags.DEFINE_string("video_ids", "", "Comma-separated video ids for those figures "
                       "(default: the first labelled videos of the evaluation data).")
-  flags.DEFINE_string("vocabulary", "", "vocabulary.csv for class names and frequencies "
-                      "(default: beside the evaluation data, as in the demo dataset).")
+  flags.DEFINE_string("vocabulary", "", "A vocabulary CSV with the columns Index and Name "
+                      "(TrainVideoCount if any) for class names and frequencies: the 2018 "
+                      "vocabulary.csv, or the 2019 segment vocabulary, which names 1,000 "
+                      "classes (the others show as 'class <index>'). Default: a "
+                      "*vocabulary*.csv beside the evaluation data or one folder up.")
   flags.DEFINE_string("eval_data_pattern", "", "Labelled data for the qualitative figure "
                       "(default: the data in the runs' eval JSON, i.e. the validate split).")
+  flags.DEFINE_string("train_data_pattern", "", "The runs' training data: per-class AP is "
+                      "then drawn against each class's training positives counted there "
+                      "(default: the vocabulary's TrainVideoCount, else the evaluation "
+                      "data's counts).")
   flags.DEFINE_string("title", "Model comparison", "Title of report.md.")
   flags.DEFINE_integer("max_frames", 300, "Frames read per video (frame-level runs).",
                        lower_bound=1)
@@ -77,7 +84,8 @@ def main(argv):
       train_dirs, FLAGS.output_dir, labels=_split(FLAGS.labels) or None, compare=compare,
       num_videos=FLAGS.num_videos, video_ids=_split(FLAGS.video_ids) or None,
       vocabulary=FLAGS.vocabulary or None, eval_data_pattern=FLAGS.eval_data_pattern or None,
-      title=FLAGS.title, max_frames=FLAGS.max_frames)
+      train_data_pattern=FLAGS.train_data_pattern or None, title=FLAGS.title,
+      max_frames=FLAGS.max_frames)
   logging.info("\n%s", report.to_markdown(result.table))
   for name, path in result.files.items():
     logging.info("%-20s %s", name + ":", path)

@@ -177,26 +177,87 @@ def per_class_ap(runs, path, class_info):
   curve_axes.legend(fontsize=7.5, frameon=False, loc="upper right")
   if by_frequency:
     line_axes = axes_list[1]
-    classes = class_info["classes"]
-    frequency = class_info["frequency"]
-    counts = np.array([frequency.get(c, 0) for c in classes])
-    bins = frequency_bins(counts)
-    members = [(counts >= low) & (counts < high) for low, high, _ in bins]
-    keep = [i for i, m in enumerate(members) if m.any()]
-    positions = np.arange(len(keep))
+    counts = class_counts(class_info)
+    bins = None
     for run, values in zip(with_aps, data):
-      if len(values) != len(classes):
+      if len(values) != len(counts):
         continue
-      means = [values[members[i]].mean() for i in keep]
-      line_axes.plot(positions, means, marker="o", color=palette[run.label], label=run.label)
-    line_axes.set_xticks(positions)
-    line_axes.set_xticklabels([f"{bins[i][2]}\n{int(members[i].sum())} cl."
-                               for i in keep], fontsize=8)
+      bins = binned_ap(values, counts)
+      line_axes.plot(np.arange(len(bins)), [b["mean_ap"] for b in bins], marker="o",
+                     color=palette[run.label], label=run.label)
+    bins = bins or binned_ap(np.zeros(len(counts)), counts)
+    line_axes.set_xticks(np.arange(len(bins)))
+    line_axes.set_xticklabels([f"{b['name']}\n{b['classes']} cl." for b in bins], fontsize=8)
     line_axes.set_xlabel(class_info.get("frequency_name", "class frequency"))
     line_axes.set_ylabel("mean AP of the classes in the bin")
     line_axes.set_ylim(0, 1)
     line_axes.set_title("per-class AP by class frequency (colors as on the left)", fontsize=10)
     line_axes.grid(True, alpha=0.3)
+  return _save(figure, path)
+
+
+def class_counts(class_info):
+  """The frequency of each class of `class_info["classes"]` (the per_class_ap order)."""
+  frequency = class_info["frequency"]
+  return np.array([frequency.get(c, 0) for c in class_info["classes"]], dtype=np.int64)
+
+
+def binned_ap(values, counts):
+  """Per-class APs grouped by class frequency (the non-empty `frequency_bins`).
+
+  Returns [{"name", "low", "high", "classes", "mean_ap", "median_ap"}], low <= count < high.
+  """
+  values = np.asarray(values, dtype=float)
+  counts = np.asarray(counts)
+  rows = []
+  for low, high, name in frequency_bins(counts):
+    members = (counts >= low) & (counts < high)
+    if members.any():
+      rows.append({"name": name, "low": low, "high": high, "classes": int(members.sum()),
+                   "mean_ap": float(values[members].mean()),
+                   "median_ap": float(np.median(values[members]))})
+  return rows
+
+
+def per_class_ap_by_frequency(runs, path, class_info):
+  """Each class's AP against its frequency (e.g. training positives), one panel per run,
+  with the mean AP of each frequency bin.
+
+  class_info: as for `per_class_ap`, with "classes" known.
+  """
+  counts = class_counts(class_info)
+  with_aps = [run for run in runs
+              if len((run.metrics or {}).get("per_class_ap") or []) == len(counts)]
+  columns = min(3, max(len(with_aps), 1))
+  rows = max(math.ceil(len(with_aps) / columns), 1)
+  figure = Figure(figsize=(4.6 * columns, 3.6 * rows + 0.4), layout="constrained")
+  grid = figure.subplots(rows, columns, squeeze=False, sharex=True, sharey=True)
+  palette = colors([run.label for run in runs])
+  jitter = np.random.default_rng(0).uniform(-0.12, 0.12, len(counts))  # fixed: same dots
+  for index, run in enumerate(with_aps):
+    axes = grid[index // columns][index % columns]
+    values = np.asarray(run.metrics["per_class_ap"], dtype=float)
+    axes.scatter(np.maximum(counts, 0) * np.exp(jitter), values, s=5, alpha=0.3, linewidth=0,
+                 color=palette[run.label])
+    bins = binned_ap(values, counts)
+    centers = [np.median(counts[(counts >= b["low"]) & (counts < b["high"])]) for b in bins]
+    axes.plot(centers, [b["mean_ap"] for b in bins], color="black", marker="o", ms=4, lw=1.2,
+              label="mean of the bin")
+    axes.set_xscale("symlog", linthresh=1)
+    axes.set_ylim(-0.02, 1.02)
+    axes.set_title(f"{run.label} (mAP {100 * values.mean():.1f})", fontsize=9)
+    axes.grid(True, alpha=0.3)
+    if index == 0:
+      axes.legend(fontsize=7.5, frameon=False, loc="upper left")
+  for index in range(len(with_aps), rows * columns):
+    grid[index // columns][index % columns].set_axis_off()
+  figure.supxlabel(class_info.get("frequency_name", "class frequency") + " (symlog scale)",
+                   fontsize=9)
+  figure.supylabel("AP of the class", fontsize=9)
+  figure.suptitle(f"per-class AP against class frequency ({len(counts)} classes with labels "
+                  "in the evaluation data; bins: " +
+                  ", ".join(b["name"] for b in binned_ap(np.zeros(len(counts)), counts)) + ")",
+                  fontsize=10)
   return _save(figure, path)
 
 

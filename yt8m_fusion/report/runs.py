@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion.errors import UserError
+from yt8m_fusion.models import hparams
 from yt8m_fusion.models.config import ModelConfig
 
 _EVAL_FILE = re.compile(r"^metrics-(\d+)\.json$")
@@ -64,6 +65,8 @@ def load_run(train_dir, label=None, extra=None):
     raise UserError(f"--train_dirs: {train_dir} is not a folder; give folders written by "
                     "train.py (each holds model_flags.json)")
   config = train_dir_lib.load_config(train_dir)
+  # Rebuilt from model_flags.json alone: flags added since take the values it was trained with.
+  config.params = hparams.params_as_trained(config.params)
   history = _read_eval_history(train_dir)
   metrics = _read_json(os.path.join(train_dir_lib.eval_dir(train_dir), "metrics.json"))
   if metrics is None and history:
@@ -176,13 +179,20 @@ def read_vocabulary_table(path):
 
 
 def find_vocabulary(data_pattern):
-  """vocabulary.csv beside the data files or one folder up (the demo dataset's layout)."""
+  """A vocabulary beside the data files or one folder up (the demo's and the real sample's
+  layouts): vocabulary.csv first, else another `*vocabulary*.csv` (e.g. the 2019 segment
+  vocabulary, which names 1,000 of the classes)."""
   for pattern in [p.strip() for p in (data_pattern or "").split(",") if p.strip()]:
     folder = os.path.dirname(pattern)
-    for candidate in (os.path.join(folder, "vocabulary.csv"),
-                      os.path.join(os.path.dirname(folder), "vocabulary.csv")):
-      if "*" not in candidate and tf.io.gfile.exists(candidate):
-        return candidate
+    for candidate_folder in (folder, os.path.dirname(folder)):
+      if "*" in candidate_folder or not tf.io.gfile.isdir(candidate_folder):
+        continue
+      exact = os.path.join(candidate_folder, "vocabulary.csv")
+      if tf.io.gfile.exists(exact):
+        return exact
+      others = sorted(tf.io.gfile.glob(os.path.join(candidate_folder, "*vocabulary*.csv")))
+      if others:
+        return others[0]
   return None
 
 

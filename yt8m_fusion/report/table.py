@@ -2,7 +2,8 @@
 
 Values come from each run's latest evaluation JSON (eval/metrics.json) unchanged: GAP, F1,
 Hit@1, PERR and mAP are fractions in the CSV (the Markdown shows them in %, as the paper
-does). `parameters` is the trained model's `count_params()` saved with the evaluation (the
+does); F1 is micro-F1 at the threshold, and the CSV also has the other F1 definitions
+(docs/METRICS.md). `parameters` is the trained model's `count_params()` saved with the evaluation (the
 model is rebuilt from model_flags.json and counted when an old JSON lacks it).
 `train_examples_per_second` is the median of train_log.csv's rows (each the rate over
 --log_every_n_steps steps; the median ignores the warm-up and resumed starts), or the JSON's
@@ -13,6 +14,7 @@ import math
 
 import pandas as pd
 
+from yt8m_fusion.metrics import F1_CANDIDATE_KEYS
 from yt8m_fusion.report.runs import finite
 
 MODALITY_NAMES = {"mean_rgb": "visual", "rgb": "visual", "mean_audio": "audio",
@@ -34,8 +36,8 @@ COLUMNS = (
     ("widths", "widths", str),
 )
 # In the CSV only.
-CSV_ONLY_COLUMNS = ("step", "precision", "recall", "avg_loss", "num_eval_examples", "size_of",
-                    "eval_data_pattern", "train_dir")
+CSV_ONLY_COLUMNS = ("step", "precision", "recall", *F1_CANDIDATE_KEYS, "avg_loss",
+                    "num_eval_examples", "size_of", "eval_data_pattern", "train_dir")
 
 
 def modalities(config):
@@ -115,6 +117,7 @@ def results_table(runs, extra_columns=()):
         "step": int(metrics["step"]) if "step" in metrics else None,
         "precision": finite(metrics.get("precision")),
         "recall": finite(metrics.get("recall")),
+        **{key: finite(metrics.get(key)) for key in F1_CANDIDATE_KEYS},  # NaN in older JSON
         "avg_loss": finite(metrics.get("avg_loss")),
         "num_eval_examples": metrics.get("num_examples"),
         "size_of": run.size_of,

@@ -6,6 +6,7 @@ import logging
 import os
 
 from yt8m_fusion import io_utils
+from yt8m_fusion.data.vocabulary import class_name
 from yt8m_fusion.errors import UserError
 from yt8m_fusion.report import figures
 from yt8m_fusion.report import runs as runs_lib
@@ -18,6 +19,8 @@ FILES = {
     "gap_vs_parameters": "gap_vs_parameters.png",
     "training_curves": "training_curves.png",
     "per_class_ap": "per_class_ap.png",
+    "per_class_ap_by_frequency": "per_class_ap_by_frequency.png",
+    "per_class_ap_csv": "per_class_ap.csv",
     "qualitative": "qualitative.png",
     "qualitative_csv": "qualitative.csv",
     "attention": "attention.png",
@@ -28,6 +31,9 @@ CAPTIONS = {
                        "per evaluation) loss and GAP.",
     "per_class_ap": "Per-class average precision: its distribution for each model, and its "
                     "mean by how frequent the class is.",
+    "per_class_ap_by_frequency": "The AP of each class (a dot) against how frequent the "
+                                 "class is, per model, with the mean AP of each frequency "
+                                 "bin (black).",
     "qualitative": "Top-3 predictions of two models beside the ground truth on validation "
                    "videos (green: a true label, red: not one).",
     "attention": "Attend-Fusion's self-attention per modality on the same videos.",
@@ -44,7 +50,8 @@ class Report:
 
 def write_report(train_dirs, output_dir, *, labels=None, extra=None, extra_columns=(),
                  compare=None, num_videos=6, video_ids=None, vocabulary=None,
-                 eval_data_pattern=None, title="Model comparison", notes=(), max_frames=300):
+                 eval_data_pattern=None, train_data_pattern=None, title="Model comparison",
+                 notes=(), max_frames=300):
   """Writes the report for `train_dirs` into `output_dir`; returns a Report.
 
   Args:
@@ -56,10 +63,14 @@ def write_report(train_dirs, output_dir, *, labels=None, extra=None, extra_colum
       and FC Late Fusion when both are there, else the two runs with the best GAP.
     num_videos, video_ids: the videos of the qualitative and attention figures (default the
       first `num_videos` labelled videos of the evaluation data).
-    vocabulary: vocabulary.csv for class names and training frequencies (default: found
-      beside the evaluation data, as in the demo dataset).
+    vocabulary: a vocabulary CSV (columns Index, Name; TrainVideoCount if any) for class
+      names and training frequencies (default: found beside the evaluation data, as in the
+      demo dataset and the real sample). Classes it does not name show as "class <index>".
     eval_data_pattern: the labelled data for the qualitative figure (default: the data the
       runs were evaluated on, from their eval JSON).
+    train_data_pattern: the runs' training data: per-class AP is then shown against each
+      class's number of training positives, counted there (default: the vocabulary's
+      TrainVideoCount, else the class's videos in the evaluation data).
     notes: Markdown paragraphs put under the title of report.md.
   """
   io_utils.check_writable_dir(output_dir, "--output_dir")
@@ -84,8 +95,22 @@ def write_report(train_dirs, output_dir, *, labels=None, extra=None, extra_colum
   vocabulary = vocabulary or runs_lib.find_vocabulary(pattern)
   names, train_counts = (runs_lib.read_vocabulary_table(vocabulary) if vocabulary
                          else ({}, None))
-  _optional(skipped, "per_class_ap", lambda: files.update(per_class_ap=figures.per_class_ap(
-      runs, path("per_class_ap"), _class_info(runs, train_counts, max_frames))))
+  class_info = {}
+  _optional(skipped, "per_class_ap", lambda: class_info.update(_class_info(
+      runs, train_counts, max_frames, train_data_pattern)))
+  if class_info:
+    files["per_class_ap"] = figures.per_class_ap(runs, path("per_class_ap"), class_info)
+    if class_info.get("classes") is not None:
+      files["per_class_ap_csv"] = _per_class_csv(runs, class_info, names,
+                                                 path("per_class_ap_csv"))
+      files["per_class_ap_by_frequency"] = figures.per_class_ap_by_frequency(
+          runs, path("per_class_ap_by_frequency"), class_info)
+    else:
+      skipped["per_class_ap_by_frequency"] = ("the per-class APs could not be matched to "
+                                              "classes (no evaluation data named in the "
+                                              "eval JSON, or other data)")
+  else:
+    skipped.setdefault("per_class_ap_by_frequency", skipped.get("per_class_ap", ""))
 
   pair = choose_comparison(runs, compare)
   videos = {}
@@ -103,7 +128,7 @@ def write_report(train_dirs, output_dir, *, labels=None, extra=None, extra_colum
   report_path = path("report")
   io_utils.write_text_atomic(report_path, _report_markdown(
       title, notes, table, extra_columns, files, skipped, runs, pair, pattern, vocabulary,
-      output_dir))
+      output_dir, class_info))
   files["report"] = report_path
   for name, reason in skipped.items():
     logging.warning("Skipped the %s figure: %s", name, reason)
@@ -143,11 +168,13 @@ def choose_comparison(runs, compare=None):
   return ranked[:2]
 
 
-def _class_info(runs, train_counts, max_frames):
+def _class_info(runs, train_counts, max_frames, train_data_pattern=None):
   """Which class each per_class_ap entry belongs to, and how frequent the classes are.
 
   evaluation.write_results keeps the APs of the classes with positives in the evaluation
-  data, in class order; reading that data's labels tells which classes those are.
+  data, in class order; reading that data's labels tells which classes those are. The
+  frequency is the class's training positives in `train_data_pattern` when given, else the
+  vocabulary's TrainVideoCount, else its videos in the evaluation data.
   """
   reference = next((run for run in runs if (run.metrics or {}).get("per_class_ap")), None)
   if reference is None:
@@ -162,11 +189,56 @@ def _class_info(runs, train_counts, max_frames):
     logging.warning("The per-class APs of %s do not match the classes of %s: drawing their "
                     "distribution only", reference.label, pattern)
     return {"classes": None}
-  if train_counts:
-    return {"classes": classes, "frequency": train_counts,
-            "frequency_name": "training videos of the class (vocabulary.csv TrainVideoCount)"}
-  return {"classes": classes, "frequency": {c: int(counts[c]) for c in classes},
-          "frequency_name": "videos of the class in the evaluation data"}
+  info = {"classes": classes, "eval_positives": {c: int(counts[c]) for c in classes}}
+  if train_data_pattern:
+    train, videos = predictions.label_counts(train_data_pattern, reference.config, max_frames)
+    info.update(frequency={c: int(train[c]) for c in classes}, frequency_column="train_positives",
+                frequency_name=f"training positives of the class (of {videos:,} training "
+                               "videos)")
+  elif train_counts:
+    info.update(frequency=train_counts, frequency_column="train_video_count",
+                frequency_name="training videos of the class (vocabulary TrainVideoCount)")
+  else:
+    info.update(frequency=dict(info["eval_positives"]), frequency_column="eval_positives",
+                frequency_name="videos of the class in the evaluation data")
+  return info
+
+
+def _per_class_csv(runs, class_info, names, path):
+  """per_class_ap.csv: one row per class with labels: name, frequency, each run's AP."""
+  classes = class_info["classes"]
+  header = ["class_index", "class_name", "eval_positives"]
+  if class_info["frequency_column"] != "eval_positives":
+    header.append(class_info["frequency_column"])
+  columns = [run for run in runs
+             if len((run.metrics or {}).get("per_class_ap") or []) == len(classes)]
+  lines = [",".join(header + [_csv(run.label) for run in columns])]
+  for index, class_index in enumerate(classes):
+    cells = [str(class_index), _csv(class_name(names, class_index)),
+             str(class_info["eval_positives"][class_index])]
+    if class_info["frequency_column"] != "eval_positives":
+      cells.append(str(class_info["frequency"].get(class_index, 0)))
+    cells += [f"{float(run.metrics['per_class_ap'][index]):.6f}" for run in columns]
+    lines.append(",".join(cells))
+  io_utils.write_text_atomic(path, "\n".join(lines) + "\n")
+  return path
+
+
+def ap_by_frequency_markdown(runs, class_info):
+  """A Markdown table: mean per-class AP of each frequency bin (rows) for each run."""
+  counts = figures.class_counts(class_info)
+  columns = [run for run in runs
+             if len((run.metrics or {}).get("per_class_ap") or []) == len(counts)]
+  if not columns:
+    return ""
+  by_run = [figures.binned_ap(run.metrics["per_class_ap"], counts) for run in columns]
+  lines = ["| " + class_info["frequency_name"] + " | classes | " +
+           " | ".join(run.label for run in columns) + " |",
+           "|---|---:|" + "---:|" * len(columns)]
+  for position, first in enumerate(by_run[0]):
+    lines.append(f"| {first['name']} | {first['classes']} | " +
+                 " | ".join(f"{rows[position]['mean_ap']:.3f}" for rows in by_run) + " |")
+  return "\n".join(lines) + "\n"
 
 
 def _qualitative(pair, pattern, names, num_videos, video_ids, max_frames, path, videos_out):
@@ -176,7 +248,7 @@ def _qualitative(pair, pattern, names, num_videos, video_ids, max_frames, path, 
   if not pattern:
     raise UserError("no labelled data: the runs have no eval JSON naming their data; pass "
                     "--eval_data_pattern (the validate split)")
-  name_of = lambda c: names.get(c, f"class {c}")  # noqa: E731
+  name_of = lambda c: class_name(names, c)  # noqa: E731
   first = predictions.read_videos(pattern, pair[0].config, count=num_videos,
                                   video_ids=video_ids, max_frames=max_frames)
   ids = first["video_ids"]
@@ -224,7 +296,7 @@ def _csv(text):
 
 
 def _report_markdown(title, notes, table, extra_columns, files, skipped, runs, pair, pattern,
-                     vocabulary, output_dir):
+                     vocabulary, output_dir, class_info=None):
   lines = [f"# {title}", ""]
   for note in notes:
     lines += [note, ""]
@@ -235,14 +307,18 @@ def _report_markdown(title, notes, table, extra_columns, files, skipped, runs, p
             "SavedModel (or the checkpoint, with optimizer state, when none was exported); "
             "training examples/s is the median of `train_log.csv` (machine-dependent). "
             f"Full precision in `{FILES['csv']}`.", ""]
-  for name in ("gap_vs_parameters", "training_curves", "per_class_ap", "qualitative",
-               "attention"):
+  for name in ("gap_vs_parameters", "training_curves", "per_class_ap",
+               "per_class_ap_by_frequency", "qualitative", "attention"):
     if name in files:
       relative = os.path.relpath(files[name], output_dir)
       caption = CAPTIONS[name]
       if name == "qualitative" and pair:
         caption += " Models: " + " and ".join(run.label for run in pair) + "."
       lines += [f"![{name}]({relative})", "", f"*{caption}*", ""]
+      if name == "per_class_ap_by_frequency":
+        lines += ["Mean per-class AP by class frequency (each class's AP in "
+                  f"`{FILES['per_class_ap_csv']}`):", "",
+                  ap_by_frequency_markdown(runs, class_info)]
     elif name in skipped:
       lines += [f"*{name}: not drawn ({skipped[name]}).*", ""]
   lines += ["## Runs", ""]
@@ -251,5 +327,6 @@ def _report_markdown(title, notes, table, extra_columns, files, skipped, runs, p
     lines.append(f"- **{run.label}**: `{run.train_dir}` ({run.config.model}, step {step}, "
                  f"{len(run.eval_history)} evaluation(s))")
   if vocabulary:
-    lines += ["", f"Class names from `{vocabulary}`."]
+    lines += ["", f"Class names from `{vocabulary}` (classes it does not name are shown as "
+              "\"class <index>\")."]
   return "\n".join(lines) + "\n"

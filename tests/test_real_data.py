@@ -216,10 +216,10 @@ def test_the_reader_returns_what_an_independent_parse_finds(held_out):
   from yt8m_fusion import data as yt8m_data  # pylint: disable=import-outside-toplevel
   manifest = {row["file"]: int(row["records"]) for row in _manifest()}
   assert len(held_out["ids"]) == sum(manifest[p] for p in EVAL_SHARDS)
-  dataset = yt8m_data.load_dataset(
-      [os.path.join(DATA, p) for p in EVAL_SHARDS], feature_names=tuple(FEATURES),
-      feature_sizes=tuple(FEATURES.values()), num_classes=NUM_CLASSES, batch_size=128,
-      num_readers=1)
+  spec = yt8m_data.DataSpec(feature_names=tuple(FEATURES),
+                            feature_sizes=tuple(FEATURES.values()), num_classes=NUM_CLASSES)
+  dataset = yt8m_data.load_dataset([os.path.join(DATA, p) for p in EVAL_SHARDS], spec,
+                                   batch_size=128, num_readers=1).dataset
   ids, labels, features = [], [], {name: [] for name in FEATURES}
   for batch in dataset:
     ids += [v.decode("utf-8") for v in batch["video_ids"].numpy()]

@@ -32,8 +32,9 @@ def read_videos(data_pattern, config, *, count=6, video_ids=None, max_frames=300
   Returns {"video_ids": [str], "inputs": {name: np.ndarray}, "labels": np.ndarray [N, C]},
   in the order of `video_ids` when given.
   """
-  dataset = model_inputs.load_batches(data_pattern, DataSpec.for_model(config, max_frames=max_frames),
-                                      batch_size=READ_BATCH, num_readers=1).dataset
+  spec = DataSpec.for_model(config, max_frames=max_frames)
+  dataset = model_inputs.load_batches(data_pattern, spec, batch_size=READ_BATCH,
+                                      num_readers=1).dataset
   wanted = list(video_ids) if video_ids else None
   found = {}
   order = []
@@ -121,8 +122,8 @@ def attention_received(model, videos):
 
 def label_counts(data_pattern, config, max_frames=300):
   """Positives per class over the whole data pattern (numpy [C]) and the number of videos."""
-  dataset = model_inputs.load_batches(data_pattern, DataSpec.for_model(config, max_frames=max_frames),
-                                      batch_size=512).dataset
+  spec = DataSpec.for_model(config, max_frames=max_frames)
+  dataset = model_inputs.load_batches(data_pattern, spec, batch_size=512).dataset
   counts = np.zeros(config.num_classes, np.int64)
   videos = 0
   for batch in dataset:

@@ -25,6 +25,7 @@ from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion.errors import UserError
 from yt8m_fusion.models import hparams
 from yt8m_fusion.models.config import ModelConfig
+from yt8m_fusion.models.config import parse_bool
 
 _EVAL_FILE = re.compile(r"^metrics-(\d+)\.json$")
 
@@ -50,7 +51,7 @@ class Run:
 
   @property
   def has_attention(self):
-    return self.config.model == "AttendFusion" and _as_bool(
+    return self.config.model == "AttendFusion" and parse_bool(
         self.config.params.get("attend_attention", True))
 
 
@@ -203,9 +204,3 @@ def finite(value):
   except (TypeError, ValueError):
     return math.nan
   return number
-
-
-def _as_bool(value):
-  if isinstance(value, str):
-    return value.strip().lower() in ("1", "true", "yes")
-  return bool(value)

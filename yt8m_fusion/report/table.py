@@ -16,6 +16,7 @@ import pandas as pd
 
 from yt8m_fusion.metrics import F1_CANDIDATE_KEYS
 from yt8m_fusion.report.runs import finite
+from yt8m_fusion.models.config import parse_bool
 
 MODALITY_NAMES = {"mean_rgb": "visual", "rgb": "visual", "mean_audio": "audio",
                   "audio": "audio"}
@@ -56,9 +57,9 @@ def widths(config):
     else:
       hidden, token = int(get("attend_hidden_size", 8192)), int(get("attend_token_size", 128))
       text = f"{hidden}"
-      if _as_bool(get("attend_attention", True)):
+      if parse_bool(get("attend_attention", True)):
         text += f" ({hidden // max(token, 1)} tokens of {token})"
-    if _as_bool(get("attend_attention", True)):
+    if parse_bool(get("attend_attention", True)):
       text += f", {get('attend_num_heads', 4)} heads x {get('attend_key_dim', 32)}"
     else:
       text += ", no attention"
@@ -165,9 +166,3 @@ def _number(value, digits):
   if math.isnan(value):
     return ""
   return f"{value:,.{digits}f}"
-
-
-def _as_bool(value):
-  if isinstance(value, str):
-    return value.strip().lower() in ("1", "true", "yes")
-  return bool(value)

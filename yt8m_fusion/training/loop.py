@@ -89,7 +89,7 @@ def out_of_memory_error(error, batch_size):
 
 
 def run(config, train_dir, train_data_pattern, *, options=None, eval_data_pattern=None,
-        reading=ReadOptions(), cluster=None, export=True, top_k=20, f1_threshold=0.5):
+        reading=None, cluster=None, export=True, top_k=20, f1_threshold=0.5):
   """Trains `config`'s model into `train_dir`, then evaluates and exports it.
 
   Args:
@@ -100,7 +100,8 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
     train_data_pattern: glob(s) of the training TFRecords.
     options: a `TrainOptions`; default `TrainOptions.for_model(config.model)`.
     eval_data_pattern: glob(s) evaluated after training (None: no evaluation).
-    reading: a `ReadOptions` (frames, segments, readers, corrupt records, shuffling).
+    reading: a `ReadOptions` (frames, segments, readers, corrupt records, shuffling);
+      default `ReadOptions()`.
     cluster: a `distribute.ClusterSetup`; default one device.
     export: write a SavedModel for TF Serving into train_dir/export after training.
     top_k, f1_threshold: of the evaluation (GAP@top_k; F1 at the threshold).
@@ -115,6 +116,7 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
   """
   started = time.time()
   options = (options or TrainOptions.for_model(config.model)).validate()
+  reading = reading or ReadOptions()
   if options.seed is not None:
     keras.utils.set_random_seed(options.seed)
   keras.mixed_precision.set_global_policy(options.mixed_precision)
@@ -191,7 +193,8 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
     report.eval_results = evaluate(network, config, eval_data_pattern, train_dir, result.step,
                                    batch_size=options.batch_size, reading=reading, top_k=top_k,
                                    f1_threshold=f1_threshold,
-                                   extra={"train_examples_per_second":
+                                   extra={"epoch": result.epoch,
+                                          "train_examples_per_second":
                                           result.examples_per_second})
   if export:
     report.export_path = export_lib.export_saved_model(
@@ -217,8 +220,9 @@ def build_trainer(network, config, options, num_replicas=1):
 
 
 def evaluate(network, config, data_pattern, train_dir, step, *, batch_size=1024,
-             reading=ReadOptions(), top_k=20, f1_threshold=0.5, extra=None):
+             reading=None, top_k=20, f1_threshold=0.5, extra=None):
   """Evaluates `network` on `data_pattern`; writes train_dir/eval/metrics-<step>.json."""
+  reading = reading or ReadOptions()
   spec = DataSpec.for_model(config, max_frames=reading.max_frames,
                             segment_labels=reading.segment_labels)
   batches = model_inputs.load_batches(data_pattern, spec, batch_size=batch_size,

@@ -62,7 +62,7 @@ def test_bad_tf_config_is_one_clear_line(config, message):
 def test_tf_config_that_is_not_json(monkeypatch):
   monkeypatch.setenv("TF_CONFIG", "{cluster: 1")
   with pytest.raises(UserError, match="TF_CONFIG is not valid JSON"):
-    distribute._tf_config()  # pylint: disable=protected-access
+    distribute.read_tf_config()
 
 
 # -- batch and learning rate ---------------------------------------------------------------
@@ -118,7 +118,8 @@ def two_files(tmp_path_factory):
 
 
 def read_ids(pattern, context):
-  dataset = yt8m_data.load_dataset(pattern, num_classes=10, batch_size=4, input_context=context)
+  spec = yt8m_data.DataSpec(num_classes=10)
+  dataset = yt8m_data.load_dataset(pattern, spec, batch_size=4, input_context=context).dataset
   return [i for batch in dataset for i in batch["video_ids"].numpy().tolist()]
 
 
@@ -137,26 +138,22 @@ def test_fewer_files_than_workers_is_a_clear_error(two_files):
 
 # -- agreeing on stop / save decisions ---------------------------------------------------------
 
-class FakeMultiWorker(distribute.ClusterSetup):
-  """multi_worker with a scripted all-reduce: other workers' flags are given."""
+class FakeCollectives(distribute.Collectives):
+  """Collectives with a scripted all-reduce: the other workers' flags are given."""
 
   def __init__(self, others):
-    super().__init__(tf.distribute.get_strategy(), num_workers=2)
+    super().__init__(tf.distribute.get_strategy(), is_chief=True, name="worker 0")
     self.others = others
     self.exchanges = []
 
-  @property
-  def multi_worker(self):
-    return True
-
-  def _sum(self, tensors):
+  def sum(self, tensors):
     mine = tensors[0].numpy()
     self.exchanges.append(mine.tolist())
     return [tf.constant(mine + np.array(self.others, np.int32))]
 
 
 def test_flags_are_or_ed_over_workers_every_n_steps():
-  cluster = FakeMultiWorker(others=[0, 1])
+  cluster = FakeCollectives(others=[0, 1])
   agree = cluster.agreement(every_n_steps=10)
   assert agree(1, (False, False)) == (False, True)  # first step exchanges
   assert agree(5, (True, False)) == (False, False)  # between exchanges: wait

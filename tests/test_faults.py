@@ -336,9 +336,8 @@ def test_injected_enospc_while_saving_keeps_the_previous_checkpoint(tmp_path, mo
                               feature_sizes=[1024], num_classes=NUM_CLASSES)
   model = models.build_model(config)
   options = training.TrainOptions(batch_size=2)
-  optimizer = training.compile_model(model, config, options)
+  optimizer = training.build_trainer(model, config, options).optimizer
   keeper = training.CheckpointKeeper(str(tmp_path), model, optimizer)
-  optimizer.build(model.trainable_variables)
   first = keeper.save()
   optimizer.iterations.assign(7)
 

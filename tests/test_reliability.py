@@ -313,13 +313,13 @@ class _Completed:
 
 def test_out_of_memory_in_training_is_not_reported_as_bad_data(inputs, tmp_path, monkeypatch):
   """A TensorFlow OOM during fit says to lower --batch_size (no scan of the data files)."""
-  from yt8m_fusion import training  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.training import loop  # pylint: disable=import-outside-toplevel
 
   def out_of_memory(*args, **kwargs):
     raise tf.errors.ResourceExhaustedError(
         None, None, "OOM when allocating tensor with shape[2,7000000] and type float")
 
-  monkeypatch.setattr(training, "fit", out_of_memory)
+  monkeypatch.setattr(loop, "fit", out_of_memory)  # what training.run calls
   program, args = _train(inputs, str(tmp_path), "train")
   result = run_main(program, *args)
   line = _assert_one_error_line(result, ["out of memory at --batch_size=2",

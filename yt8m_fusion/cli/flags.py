@@ -98,6 +98,7 @@ def model_config_from_flags(base=None):
   With `base` (a saved ModelConfig), flags not given on the command line take the saved
   values, so a resumed run or eval.py rebuilds the saved model.
   """
+  from yt8m_fusion import models  # pylint: disable=import-outside-toplevel
   from yt8m_fusion.models import hparams  # pylint: disable=import-outside-toplevel
   from yt8m_fusion.models.config import ModelConfig  # pylint: disable=import-outside-toplevel
 
@@ -114,6 +115,8 @@ def model_config_from_flags(base=None):
     names, sizes = resolve_features(model, FLAGS.feature_names, FLAGS.feature_sizes,
                                     frame_features)
   params = hparams.hparams_from_flags(FLAGS)
+  params.update({name: value for name, value in models.default_params(model).items()
+                 if not explicitly_set(name)})
   if base is not None:
     params.update({key: val for key, val in base.params.items() if not explicitly_set(key)})
   return ModelConfig(model=model, feature_names=names, feature_sizes=sizes,

@@ -16,10 +16,11 @@ from yt8m_fusion.models.attend_fusion import attention_scores_model
 from yt8m_fusion.models.config import ModelConfig
 from yt8m_fusion.models.flops import forward_flops
 from yt8m_fusion.models.registry import (REGISTRY, build_model, default_feature_names,
-                                         default_training, is_frame_only, list_models)
+                                         default_params, default_training, is_frame_only,
+                                         list_models)
 
 __all__ = [
     "REGISTRY", "ModelConfig", "attention_scores_model", "build_model", "default_feature_names",
-    "default_training",
+    "default_params", "default_training",
     "forward_flops", "hparams", "is_frame_only", "list_models",
 ]

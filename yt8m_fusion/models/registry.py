@@ -31,6 +31,9 @@ class ModelSpec:
   default_features: tuple = VISUAL  # video-level names; frame-level: rgb / audio
   # TrainOptions fields that differ from the starter's defaults for this model.
   training: dict = dataclasses.field(default_factory=dict)
+  # Hyper-parameters whose defaults differ for this model (saved in model_flags.json like
+  # every hyper-parameter, so a trained model is rebuilt as it was trained).
+  params: dict = dataclasses.field(default_factory=dict)
 
 
 _SPECS = (
@@ -87,6 +90,11 @@ def get_spec(name):
 def default_training(name):
   """The TrainOptions fields whose defaults differ for this model (a new dict)."""
   return dict(get_spec(name).training)
+
+
+def default_params(name):
+  """The hyper-parameters whose defaults differ for this model (a new dict)."""
+  return dict(get_spec(name).params)
 
 
 def is_frame_only(name):

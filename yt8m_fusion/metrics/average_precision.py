@@ -500,12 +500,6 @@ class AveragePrecisionCalculator:
                        None if n is None else int(n), total_num_positives)
 
   @staticmethod
-  def _shuffle(predictions, actuals):
-    """The starter's seed-0 shuffle (without reseeding Python's global RNG)."""
-    order = _starter_order.seed0_permutation(len(predictions))
-    return np.asarray(predictions)[order], np.asarray(actuals)[order]
-
-  @staticmethod
   def _zero_one_normalize(predictions, epsilon=1e-7):
     """Rescales to [0, 1] by the min and max: ``(x - min) / max(max - min, epsilon)``."""
     predictions = np.asarray(predictions, dtype=np.float64)

@@ -25,17 +25,20 @@ def select_model_inputs(batch, config):
 
 def load_batches(data_pattern, config, *, batch_size, max_frames=300, segment_labels=False,
                  shuffle=False, num_epochs=1, num_readers=8, skip_corrupt_records=False,
-                 input_context=None, drop_remainder=False, seed=None, skip_counter=None):
+                 input_context=None, drop_remainder=False, seed=None, skip_counter=None,
+                 require_labels=False):
   """Dict batches in the models' input format (uint8 frames), checked up front.
 
   With `skip_corrupt_records`, the dataset's `skip_counter` (or the `skip_counter`
-  given, for datasets wrapped further) counts what was skipped.
+  given, for datasets wrapped further) counts what was skipped. `require_labels`
+  (training, evaluation): files without labels (the test split) are refused.
   """
   files = yt8m_data.list_files(data_pattern)
   yt8m_data.check_files(files, frame_features=config.frame_features,
                         feature_names=config.feature_names, feature_sizes=config.feature_sizes,
                         num_classes=config.num_classes, segment_labels=segment_labels,
-                        max_frames=max_frames, skip_corrupt_records=skip_corrupt_records)
+                        max_frames=max_frames, skip_corrupt_records=skip_corrupt_records,
+                        require_labels=require_labels)
   logging.info("Reading %d file(s) matching %s", len(files), data_pattern)
   return yt8m_data.load_dataset(
       files, frame_features=config.frame_features, feature_names=config.feature_names,

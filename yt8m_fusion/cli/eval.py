@@ -66,7 +66,10 @@ def main(argv):
   model = models.build_model(config)
   loss_fn = losses.get_loss(config.label_loss)
   # Fail now, before waiting for checkpoints, when the data cannot be read.
-  model_inputs.load_batches(pattern, config, batch_size=FLAGS.batch_size)
+  model_inputs.load_batches(pattern, config, batch_size=FLAGS.batch_size,
+                           max_frames=FLAGS.max_frames, segment_labels=FLAGS.segment_labels,
+                           skip_corrupt_records=FLAGS.skip_corrupt_records,
+                           require_labels=True)
 
   def evaluate_checkpoint(path):
     train_dir_lib.restore_weights(model, path)
@@ -74,7 +77,7 @@ def main(argv):
     dataset = model_inputs.load_batches(
         pattern, config, batch_size=FLAGS.batch_size, max_frames=FLAGS.max_frames,
         segment_labels=FLAGS.segment_labels, num_readers=FLAGS.num_readers,
-        skip_corrupt_records=FLAGS.skip_corrupt_records)
+        skip_corrupt_records=FLAGS.skip_corrupt_records, require_labels=True)
     results = evaluation.evaluate(
         model, dataset, config, loss_fn, top_k=FLAGS.top_k, f1_threshold=FLAGS.f1_threshold,
         segment_labels=FLAGS.segment_labels,

@@ -114,13 +114,14 @@ def define_flags():
 
 def resolve_config(train_dir, is_chief):
   """The ModelConfig to train: from the flags, checked against model_flags.json."""
+  train_dir_lib.check_not_export(train_dir)
   if FLAGS.start_new_model:
     if is_chief:
       removed = train_dir_lib.remove_own_files(train_dir)
       if removed:
         logging.info("--start_new_model: removed %s from %s", ", ".join(removed), train_dir)
     return yt8m_flags.model_config_from_flags()
-  saved = train_dir_lib.load_config(train_dir, required=False)
+  saved = train_dir_lib.config_to_resume(train_dir)
   if saved is None:
     return yt8m_flags.model_config_from_flags()
   requested = yt8m_flags.model_config_from_flags(base=saved)
@@ -208,7 +209,12 @@ def main(argv):
           segment_labels=FLAGS.segment_labels, shuffle=FLAGS.shuffle, num_epochs=1,
           num_readers=FLAGS.num_readers, skip_corrupt_records=FLAGS.skip_corrupt_records,
           input_context=input_context, drop_remainder=cluster.needs_static_batches,
-          seed=FLAGS.seed, skip_counter=skip_counter), config))
+          seed=FLAGS.seed, skip_counter=skip_counter, require_labels=True), config))
+  if eval_pattern and cluster.is_chief:  # fail now, not after training, on bad eval data
+    model_inputs.load_batches(eval_pattern, config, batch_size=options.batch_size,
+                              max_frames=FLAGS.max_frames, segment_labels=FLAGS.segment_labels,
+                              skip_corrupt_records=FLAGS.skip_corrupt_records,
+                              require_labels=True)
   start = time.time()
   try:
     result = training.fit(model, dataset, keeper, options, global_batch_size=global_batch,
@@ -246,7 +252,7 @@ def main(argv):
     eval_dataset = model_inputs.load_batches(
         eval_pattern, config, batch_size=options.batch_size, max_frames=FLAGS.max_frames,
         segment_labels=FLAGS.segment_labels, num_readers=FLAGS.num_readers,
-        skip_corrupt_records=FLAGS.skip_corrupt_records)
+        skip_corrupt_records=FLAGS.skip_corrupt_records, require_labels=True)
     results = evaluation.evaluate(
         model, eval_dataset, config, losses.get_loss(config.label_loss), top_k=FLAGS.top_k,
         f1_threshold=FLAGS.f1_threshold, segment_labels=FLAGS.segment_labels,

@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from yt8m_fusion.data import checks as checks_lib
 from yt8m_fusion.data import quantization
+from yt8m_fusion.data import records as records_lib
 from yt8m_fusion.errors import UserError
 
 SEGMENT_SIZE = 5
@@ -409,19 +410,16 @@ class SkipCounter:
     return f"SkipCounter({self.summary()})"
 
 
-def _file_sizes(files):
-  def size(path):
-    try:
-      return tf.io.gfile.stat(path).length
-    except tf.errors.OpError:
-      return -1
+def _file_sizes(files, compressions):
   with concurrent.futures.ThreadPoolExecutor(16) as pool:
-    return list(pool.map(size, files))
+    return list(pool.map(records_lib.content_size, files, compressions))
 
 
-def _read_file_skipping(filename, size):
-  """Records of one file, then an end marker with the bytes left unread by a read error."""
-  records = tf.data.TFRecordDataset(filename, buffer_size=_TFRECORD_BUFFER_BYTES).ignore_errors()
+def _read_file_skipping(filename, size, compression):
+  """Records of one file, then an end marker with the bytes left unread by a read error
+  (`size`: the bytes of its decompressed content)."""
+  records = tf.data.TFRecordDataset(filename, compression_type=compression,
+                                    buffer_size=_TFRECORD_BUFFER_BYTES).ignore_errors()
   records = records.map(lambda r: (r, tf.constant(False), tf.constant(-1, tf.int64)))
   end = tf.data.Dataset.from_tensors((tf.constant(""), tf.constant(True), size))
 
@@ -555,15 +553,17 @@ def load_dataset(data_pattern, *, frame_features=False, feature_names=("mean_rgb
                       num_classes=num_classes, max_frames=max_frames, dequantize=dequantize,
                       segment_labels=segment_labels)
 
+  compressions = records_lib.detect_compressions(files)  # "" (plain), GZIP or ZLIB
   if skip_corrupt_records:
     counter = skip_counter or SkipCounter()
     file_ds = tf.data.Dataset.from_tensor_slices(
-        (files, tf.constant(_file_sizes(files), tf.int64)))
+        (files, tf.constant(_file_sizes(files, compressions), tf.int64), compressions))
     read = _read_file_skipping
   else:
     counter = None
-    file_ds = tf.data.Dataset.from_tensor_slices(files)
-    read = lambda f: tf.data.TFRecordDataset(f, buffer_size=_TFRECORD_BUFFER_BYTES)
+    file_ds = tf.data.Dataset.from_tensor_slices((files, compressions))
+    read = lambda f, c: tf.data.TFRecordDataset(f, compression_type=c,
+                                                buffer_size=_TFRECORD_BUFFER_BYTES)
   if shuffle:
     file_ds = file_ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
   file_ds = file_ds.repeat(repeat)

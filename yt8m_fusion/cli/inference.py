@@ -48,7 +48,8 @@ def define_flags():
          "Also write the model (model_flags.json + checkpoint) to this .tgz.")
   define(flags.DEFINE_integer, "top_k", 20, "Predictions per video (or segment).",
          lower_bound=1)
-  define(flags.DEFINE_integer, "batch_size", 512, "Examples per batch.", lower_bound=1)
+  define(flags.DEFINE_integer, "batch_size", 512, "Examples per batch.", lower_bound=1,
+         upper_bound=yt8m_flags.MAX_BATCH_SIZE)
   define(flags.DEFINE_integer, "segment_max_pred", 100000,
          "--segment_labels: segments kept per class.", lower_bound=1)
   define(flags.DEFINE_string, "segment_label_ids_file", "",

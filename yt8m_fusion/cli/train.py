@@ -58,7 +58,7 @@ def define_flags():
          "Start from scratch: removes this project's files (checkpoints, model_flags.json, "
          "summaries, eval/, export/) from --train_dir, and nothing else.")
   define(flags.DEFINE_integer, "batch_size", 1024, "Examples per replica per step.",
-         lower_bound=1)
+         lower_bound=1, upper_bound=yt8m_flags.MAX_BATCH_SIZE)
   define(flags.DEFINE_float, "base_learning_rate", 0.01, "Initial learning rate.",
          lower_bound=0.0)
   define(flags.DEFINE_float, "learning_rate_decay", 0.95,

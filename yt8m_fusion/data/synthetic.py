@@ -402,9 +402,9 @@ def main(argv, flag_values=None):
 def run():
   """Console script `yt8m-synthetic`."""
   from absl import app  # pylint: disable=import-outside-toplevel
-  from yt8m_fusion.errors import exit_on_user_error  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.errors import exit_on_user_error, parse_flags  # pylint: disable=import-outside-toplevel
   define_flags()
-  app.run(exit_on_user_error(main))
+  app.run(exit_on_user_error(main), flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

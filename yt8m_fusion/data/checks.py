@@ -33,6 +33,7 @@ SEGMENT_SIZE = 5
 _GLOB_CHARS = re.compile(r"[*?\[]")
 # Problems that come from flags (the same for every record) rather than from bad data.
 CONFIG_CATEGORIES = ("format", "missing", "size", "type")
+SEGMENTS_NEED_FRAMES = "--segment_labels needs frame-level data: add --frame_features"
 
 
 def _split_patterns(data_pattern):
@@ -366,6 +367,8 @@ def peek_file(path):
         first = content[12:12 + length]  # data checksum unchecked: tf.data checks it
     return FilePeek(path, size=size, compression=compression, first_record=first)
   except (tf.errors.OpError, OSError):
+    if tf.io.gfile.isdir(path):  # a glob such as 'data/*' matched a folder
+      return FilePeek(path, not_tfrecord="is a folder")
     return FilePeek(path, size=size)
 
 
@@ -493,6 +496,8 @@ def check_files(files, *, frame_features, feature_names, feature_sizes, num_clas
   that come from the flags or the pattern raise; corrupt data is logged and left to the
   reader to skip.
   """
+  if segment_labels and not frame_features:
+    raise UserError(SEGMENTS_NEED_FRAMES)
   if isinstance(files, (str, os.PathLike)):
     files = list_files(files)
   kwargs = dict(frame_features=frame_features, feature_names=feature_names,

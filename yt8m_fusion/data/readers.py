@@ -525,7 +525,7 @@ def load_dataset(data_pattern, *, frame_features=False, feature_names=("mean_rgb
   """
   names, sizes = _check_feature_args(feature_names, feature_sizes)
   if segment_labels and not frame_features:
-    raise UserError("--segment_labels needs frame-level data: add --frame_features")
+    raise UserError(checks_lib.SEGMENTS_NEED_FRAMES)
   for value, what in ((batch_size, "batch_size"), (max_frames, "max_frames"),
                       (num_classes, "num_classes"), (num_readers, "num_readers")):
     if int(value) < 1:

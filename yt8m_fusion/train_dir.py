@@ -39,6 +39,14 @@ _OWN_FILE_PATTERNS = (
     re.compile(r"^\.model_flags\.json\.tmp-.*$"),
 )
 _OWN_DIRS = (EVAL_DIR, EXPORT_DIR)
+# What a train.py killed while writing leaves: TensorFlow's checkpoint temporaries (a
+# `<prefix>_temp` folder, then the renamed files; `checkpoint.tmp<hex>` while updating the
+# index) and our own atomic writes' hidden temporaries.
+_STALE_TEMPORARY_PATTERNS = (
+    re.compile(r"^model\.ckpt-\d+_temp$"),
+    re.compile(r"^checkpoint\.tmp[0-9a-f]{32}$"),
+    re.compile(r"^\.model_flags\.json\.tmp-.*$"),
+)
 
 
 def model_flags_path(train_dir):
@@ -327,7 +335,7 @@ def remove_own_files(train_dir):
   """--start_new_model: removes this project's files from train_dir, nothing else."""
   if not tf.io.gfile.isdir(train_dir):
     return []
-  removed = []
+  removed = remove_stale_temporaries(train_dir)
   for name in tf.io.gfile.listdir(train_dir):
     name = name.rstrip("/")
     path = os.path.join(train_dir, name)
@@ -337,6 +345,30 @@ def remove_own_files(train_dir):
     elif any(pattern.match(name) for pattern in _OWN_FILE_PATTERNS):
       tf.io.gfile.remove(path)
       removed.append(name)
+  return removed
+
+
+def remove_stale_temporaries(train_dir):
+  """Removes what a killed train.py left half-written in train_dir; returns the names.
+
+  Only names that nothing but an interrupted write of train.py leaves are removed (see
+  _STALE_TEMPORARY_PATTERNS); call it before training writes anything.
+  """
+  if not tf.io.gfile.isdir(train_dir):
+    return []
+  removed = []
+  for name in sorted(tf.io.gfile.listdir(train_dir)):
+    name = name.rstrip("/")
+    if any(pattern.match(name) for pattern in _STALE_TEMPORARY_PATTERNS):
+      path = os.path.join(train_dir, name)
+      if tf.io.gfile.isdir(path):
+        tf.io.gfile.rmtree(path)
+      else:
+        tf.io.gfile.remove(path)
+      removed.append(name)
+  if removed:
+    logging.info("Removed %s from %s: left half-written by an interrupted run",
+                 ", ".join(removed), train_dir)
   return removed
 
 

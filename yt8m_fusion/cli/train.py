@@ -115,6 +115,7 @@ def define_flags():
 def resolve_config(train_dir, is_chief):
   """The ModelConfig to train: from the flags, checked against model_flags.json."""
   train_dir_lib.check_not_export(train_dir)
+  train_dir_lib.remove_stale_temporaries(train_dir)
   if FLAGS.start_new_model:
     if is_chief:
       removed = train_dir_lib.remove_own_files(train_dir)

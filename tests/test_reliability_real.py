@@ -108,6 +108,11 @@ def real(tmp_path_factory):
   open(p["cut_file"], "wb").write(content[:len(content) // 2 + 17])
   p["cut"] = os.path.join(cut, "*.tfrecord")
   p["cut_records"] = sum(_readable_records(f) for f in tf.io.gfile.glob(p["cut"]))
+  cut_gzip = os.path.join(root, "cut_gzip")
+  os.makedirs(cut_gzip)
+  compressed = open(p["gzip"], "rb").read()
+  p["cut_gzip"] = os.path.join(cut_gzip, "validate0000.tfrecord.gz")
+  open(p["cut_gzip"], "wb").write(compressed[:len(compressed) // 2])
 
   # The dataset's own folder given whole: a glob that also matches its text files.
   junk = os.path.join(root, "with_manifest")
@@ -258,6 +263,10 @@ DATA_CASES = {
         lambda p, out: _eval(p["trained"], p["cut"]),
         ["--eval_data_pattern", "cut/validate0001.tfrecord: the file is truncated",
          "--skip_corrupt_records"]),
+    "a_gzip_shard_cut_short_eval": (
+        lambda p, out: _eval(p["trained"], p["cut_gzip"]),
+        ["cut_gzip/validate0000.tfrecord.gz: the GZIP-compressed file is cut short or corrupt",
+         "expected an intact compressed TFRecord file", "--skip_corrupt_records"]),
     "a_shard_cut_short_inference": (
         lambda p, out: _inference(out, p["cut"], source=["--train_dir=",
                                                          f"--saved_model_dir={p['export']}"]),

@@ -325,12 +325,14 @@ _PEEK_THREADS = 16
 class FilePeek:
   """What the first bytes of a file say: its size, container, first record."""
 
-  def __init__(self, path, size=None, compression=None, first_record=None, not_tfrecord=None):
+  def __init__(self, path, size=None, compression=None, first_record=None, not_tfrecord=None,
+               broken_stream=None):
     self.path = path
     self.size = size                  # bytes on disk (None: unknown)
     self.compression = compression    # "", "GZIP", "ZLIB"; None: no TFRecord framing found
     self.first_record = first_record  # serialized bytes (None: could not be read here)
     self.not_tfrecord = not_tfrecord  # why it is certainly not a TFRecord file, or None
+    self.broken_stream = broken_stream  # compressed: content bytes before the break, or None
 
 
 def _looks_like_text(head):
@@ -356,6 +358,10 @@ def peek_file(path):
       elif head[:2] == b"\x1f\x8b":
         why = "is GZIP-compressed data that holds no TFRecords"
       return FilePeek(path, size=size, not_tfrecord=why)
+    broken = None
+    if compression:
+      content_bytes, intact = records_lib.compressed_stream(path, compression)
+      broken = None if intact else content_bytes
     content = head if not compression else records_lib.read_prefix(path, _PEEK_BYTES,
                                                                    compression)
     length = int.from_bytes(content[:8], "little")
@@ -365,7 +371,8 @@ def peek_file(path):
         content = records_lib.read_prefix(path, 12 + length, compression)
       if len(content) >= 12 + length:
         first = content[12:12 + length]  # data checksum unchecked: tf.data checks it
-    return FilePeek(path, size=size, compression=compression, first_record=first)
+    return FilePeek(path, size=size, compression=compression, first_record=first,
+                    broken_stream=broken)
   except (tf.errors.OpError, OSError):
     if tf.io.gfile.isdir(path):  # a glob such as 'data/*' matched a folder
       return FilePeek(path, not_tfrecord="is a folder")
@@ -403,6 +410,12 @@ def _not_tfrecord_error(peek):
                    f"TFRecord files in the data pattern: narrow it (e.g. '{folder}/*.tfrecord')")
 
 
+def _broken_stream_error(peek):
+  return UserError(f"{peek.path}: the {peek.compression}-compressed file is cut short or "
+                   f"corrupt after {peek.broken_stream} bytes of content; expected an intact "
+                   "compressed TFRecord file — re-copy it, or use --skip_corrupt_records")
+
+
 _KINDS = {"video": "video-level records (tf.train.Example)",
           "frame": "frame-level records (tf.train.SequenceExample)"}
 
@@ -420,14 +433,21 @@ def _mixed_kinds_error(odd, num_odd, num_files, frame_features):
 
 
 def _unlabelled_error(path, key, records_checked, num_unlabelled, num_files):
-  where = (f"{path}: holds no labels (none of its first {records_checked} record(s) has "
-           f"'{key}'), like the test split")
-  expected = "; expected labelled records to train or evaluate on"
+  none = f"none of its first {records_checked} record(s) has '{key}'"
+  if key == "segment_labels":
+    where = (f"{path}: holds no segment ratings ({none}; in the 2019 data only the validate "
+             "split has them)")
+    expected = "; expected segment-rated records to train or evaluate on with --segment_labels"
+  else:
+    where = f"{path}: holds no labels ({none}), like the test split"
+    expected = "; expected labelled records to train or evaluate on"
   if num_unlabelled < num_files:
     return UserError(f"{where}{expected}: remove it from the data pattern ({num_unlabelled} of "
-                     f"its {num_files} files hold no labels)")
+                     f"its {num_files} files hold none)")
   others = f", as do the other {num_files - 1} file(s) of the data pattern" \
       if num_files > 1 else ""
+  if key == "segment_labels":
+    return UserError(f"{where}{others}{expected}")
   return UserError(f"{where}{others}{expected} (the train or validate split); predict the "
                    "test split with inference.py")
 
@@ -511,6 +531,11 @@ def check_files(files, *, frame_features, feature_names, feature_sizes, num_clas
   for peek in peeks:
     if peek.not_tfrecord:
       raise _not_tfrecord_error(peek)
+    if peek.broken_stream is not None:
+      error = _broken_stream_error(peek)
+      if not skip_corrupt_records:
+        raise error
+      _LOG.warning("%s (the records before the break will be read)", error)
 
   # Video- and frame-level files in one pattern: name the odd one (when every file is of
   # the other kind, the flag is what is wrong, and the record checks below say so).

@@ -226,24 +226,49 @@ def detect_compressions(files, max_workers=16):
     return list(pool.map(detect, files))
 
 
+def scan_compressed(path, compression_type):
+  """(bytes of decompressed content, intact) of a GZIP or ZLIB file, decompressed to its end.
+
+  `intact` is False when the stream is cut short or corrupt. TensorFlow's reader does not
+  always say so: on the same cut file it sometimes raises DataLossError and sometimes just
+  ends the file early, after the last complete record; so compressed files are checked
+  here (once per file version: see `compressed_stream`).
+  """
+  decoder = zlib.decompressobj(31 if compression_type == GZIP else 15)
+  total = 0
+  with tf.io.gfile.GFile(str(path), "rb") as handle:
+    while not decoder.eof:
+      chunk = handle.read(1 << 20)
+      if not chunk:
+        break
+      try:
+        total += len(decoder.decompress(chunk))
+      except zlib.error:
+        return total, False
+  return total, decoder.eof
+
+
+_SCANNED = {}  # (path, size, mtime) -> scan_compressed(path, ...)
+
+
+def compressed_stream(path, compression_type):
+  """`scan_compressed`, remembered while the file (its size and mtime) does not change."""
+  stat = tf.io.gfile.stat(str(path))
+  key = (str(path), compression_type, stat.length, stat.mtime_nsec)
+  if key not in _SCANNED:
+    _SCANNED[key] = scan_compressed(path, compression_type)
+  return _SCANNED[key]
+
+
 def content_size(path, compression_type=""):
-  """Bytes of a file's TFRecord content: its size, or the decompressed size (up to where
-  a compressed stream breaks); -1 when it cannot be read."""
+  """Bytes of a file's TFRecord content (-1 when it cannot be read), for counting what
+  `--skip_corrupt_records` could not read: the file's size, or its decompressed size plus
+  one byte standing for the unreadable rest of a broken compressed stream."""
   try:
     if not compression_type:
       return tf.io.gfile.stat(str(path)).length
-    decoder = zlib.decompressobj(31 if compression_type == GZIP else 15)
-    total = 0
-    with tf.io.gfile.GFile(str(path), "rb") as handle:
-      while not decoder.eof:
-        chunk = handle.read(1 << 20)
-        if not chunk:
-          break
-        try:
-          total += len(decoder.decompress(chunk))
-        except zlib.error:
-          break
-    return total
+    size, intact = compressed_stream(path, compression_type)
+    return size if intact else size + 1
   except (tf.errors.OpError, OSError):
     return -1
 

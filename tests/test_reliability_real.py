@@ -19,6 +19,7 @@ must lose no checkpoint and leave no temporary file. See docs/RELIABILITY.md.
 """
 
 import gzip
+import io
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 
 import numpy as np
@@ -148,6 +150,14 @@ def real(tmp_path_factory):
   assert result.returncode == 0, result.stderr
   p["trained"] = trained
   p["export"] = os.path.join(trained, "export", "2")
+  # A model archive (inference.py --output_model_tgz's layout) cut short by a download.
+  archive = io.BytesIO()
+  with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+    for name in ("model_flags.json", "checkpoint", "model.ckpt-2.index",
+                 "model.ckpt-2.data-00000-of-00001"):
+      tar.add(os.path.join(trained, name), arcname=name)
+  p["cut_tgz"] = os.path.join(root, "cut_model.tgz")
+  open(p["cut_tgz"], "wb").write(archive.getvalue()[:len(archive.getvalue()) // 2])
   return p
 
 
@@ -524,6 +534,26 @@ FOLDER_CASES = {
     "train_dir_is_a_file_train": (
         "train", lambda p: [f"--train_dir={p['a_file']}", f"--train_data_pattern={p['train']}"],
         ["--train_dir=", "a_file cannot be written", "expected a writable folder"]),
+    "train_dir_with_an_unexpanded_tilde": (
+        "train", lambda p: ["--train_dir=~/yt8m-fusion-never", f"--train_data_pattern={p['train']}"],
+        ["--train_dir=~/yt8m-fusion-never starts with '~'", "expected the full path",
+         os.path.expanduser("~/yt8m-fusion-never")]),
+    "data_pattern_with_an_unexpanded_tilde": (
+        "inference", lambda p: [f"--train_dir={p['trained']}", "--input_data_pattern=~/yt8m/*.tfr",
+                                f"--output_file={p['root']}/never.csv"],
+        ["no files match '~/yt8m/*.tfr'", "starts with '~'", os.path.expanduser("~/yt8m/")]),
+    "input_model_tgz_cut_short": (
+        "inference", lambda p: ["--train_dir=", f"--input_model_tgz={p['cut_tgz']}",
+                                f"--untar_model_dir={p['root']}/untar",
+                                f"--input_data_pattern={p['test']}",
+                                f"--output_file={p['root']}/never.csv"],
+        ["--input_model_tgz=", "cut_model.tgz is cut short or corrupt", "expected a complete "
+         "archive"]),
+    "input_model_tgz_is_a_folder": (
+        "inference", lambda p: ["--train_dir=", f"--input_model_tgz={p['trained']}",
+                                f"--input_data_pattern={p['test']}",
+                                f"--output_file={p['root']}/never.csv"],
+        ["--input_model_tgz=", "trained is a folder", "--train_dir"]),
     "saved_model_dir_is_a_file": (
         "inference", lambda p: ["--train_dir=", f"--saved_model_dir={p['a_file']}",
                                 f"--input_data_pattern={p['test']}",
@@ -540,6 +570,7 @@ def test_the_wrong_kind_of_folder_gives_one_clear_error(case, real):
   _assert_one_error_line(result, expected)
   assert _files_under(real["trained"]) == before
   assert not os.path.exists(os.path.join(real["root"], "never.csv"))
+  assert not os.path.exists("~")  # no folder named '~' in the working directory
 
 
 def test_model_flags_without_a_checkpoint_do_not_bind_the_next_run(real, tmp_path):
@@ -590,7 +621,6 @@ def test_out_of_range_flags_of_the_other_programs(tmp_path):
   """The tools outside train/eval/inference, each in its own process (all at once)."""
   cases = {
       ("-m", "yt8m_fusion.summary", "--num_classes=1"): "--num_classes=1: expected an integer",
-      ("-m", "yt8m_fusion.summary", "--max_frames=0"): "--max_frames=0: expected an integer >= 1",
       ("-m", "yt8m_fusion.data.synthetic", "--num_shards=0", f"--output_dir={tmp_path}/s"):
           "--num_shards=0: expected an integer >= 1",
       ("-m", "yt8m_fusion.report", "--num_videos=0", f"--train_dirs={tmp_path}"):

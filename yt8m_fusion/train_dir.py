@@ -103,8 +103,9 @@ def check_not_export(train_dir):
 def _not_a_train_dir_error(train_dir):
   """Why `train_dir` (which has no model_flags.json) is not a train_dir."""
   if not tf.io.gfile.exists(train_dir):
-    return UserError(f"--train_dir={train_dir} does not exist; expected a folder written by "
-                     "train.py (did you run train.py with this --train_dir?)")
+    return io_utils.unexpanded_home_error(train_dir, "--train_dir") or UserError(
+        f"--train_dir={train_dir} does not exist; expected a folder written by train.py (did "
+        "you run train.py with this --train_dir?)")
   if not tf.io.gfile.isdir(train_dir):
     return UserError(f"--train_dir={train_dir} is a file; expected a folder written by train.py "
                      "(model_flags.json and model.ckpt-<step> checkpoints)")

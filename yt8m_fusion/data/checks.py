@@ -73,6 +73,10 @@ def list_files(data_pattern):
     except tf.errors.OpError as error:
       raise UserError(f"cannot list '{pattern}': {short_tf_message(error)}") from None
     if not matches:
+      if pattern.startswith("~"):
+        raise UserError(f"no files match '{pattern}': it starts with '~', which the shell does "
+                        "not expand after --flag=; expected the full path, e.g. "
+                        f"'{os.path.expanduser(pattern)}'")
       raise UserError(f"no files match '{pattern}'; expected a glob of TFRecord files such as "
                       "'/data/yt8m/video/train*.tfrecord'")
     for match in sorted(matches):

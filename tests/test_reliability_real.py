@@ -130,6 +130,11 @@ def real(tmp_path_factory):
   _copy_shard("validate0000.tfrecord", with_folder)
   os.makedirs(os.path.join(with_folder, "more_shards"))
   p["with_folder"] = os.path.join(with_folder, "*")
+  broken_link = os.path.join(root, "broken_link")
+  _copy_shard("validate0000.tfrecord", broken_link)
+  os.symlink(os.path.join(root, "gone.tfrecord"), os.path.join(broken_link,
+                                                               "validate0001.tfrecord"))
+  p["broken_link"] = os.path.join(broken_link, "*.tfrecord")
 
   # Video-level shards with a frame-level file among them.
   mixed = os.path.join(root, "mixed")
@@ -145,8 +150,8 @@ def real(tmp_path_factory):
 
   trained = os.path.join(root, "trained")
   result = run_main("train", *TINY_MODEL, f"--train_dir={trained}",
-                    f"--train_data_pattern={p['train']}", "--batch_size=32", "--max_steps=2",
-                    "--export_model_steps=1", "--noshuffle")
+                    f"--train_data_pattern={p['train']}", f"--eval_data_pattern={p['validate']}",
+                    "--batch_size=32", "--max_steps=2", "--export_model_steps=1", "--noshuffle")
   assert result.returncode == 0, result.stderr
   p["trained"] = trained
   p["export"] = os.path.join(trained, "export", "2")
@@ -237,6 +242,9 @@ DATA_CASES = {
         lambda p, out: _inference(out, p["with_folder"], source=[f"--train_dir={p['trained']}"]),
         ["with_folder/more_shards: is a folder, not a TFRecord file",
          "expected only TFRecord files"]),
+    "a_broken_link_in_the_pattern": (
+        lambda p, out: _train(p, out, p["broken_link"], "--skip_corrupt_records"),
+        ["validate0001.tfrecord: does not exist (a broken link?)"]),
     "a_gzipped_text_file": (
         lambda p, out: _train(p, out, p["gz_text"]),
         ["MANIFEST.tsv.gz: is GZIP-compressed data that holds no TFRecords"]),
@@ -523,6 +531,10 @@ FOLDER_CASES = {
                                 f"--input_data_pattern={p['test']}",
                                 f"--output_file={p['root']}/never.csv"],
         ["holds the exports 2", "give one", "export/2"]),
+    "train_dir_is_its_eval_folder": (
+        "eval", lambda p: [f"--train_dir={p['trained']}/eval", "--run_once",
+                           f"--eval_data_pattern={p['validate']}"],
+        ["trained/eval is a folder inside the train_dir", "expected the train_dir itself"]),
     "train_dir_is_a_file_eval": (
         "eval", lambda p: [f"--train_dir={p['a_file']}", "--run_once",
                            f"--eval_data_pattern={p['validate']}"],

@@ -139,6 +139,8 @@ def test_latest_checkpoint_checks_what_the_index_names(tmp_path):
     ("[1]", "holds a JSON list, not an object"),
     ('{"model": "AttendFusion"}', "lacks the keys feature_names, feature_sizes"),
     (json.dumps(dict(json.loads(make_config().to_json()), model=7)), "'model' is 7; expected a name"),
+    (json.dumps(dict(json.loads(make_config().to_json()), feature_sizes="1024")),
+     "'feature_names' has 2 names but 'feature_sizes' has 1 sizes"),
     (json.dumps(dict(json.loads(make_config().to_json()), num_classes="many")),
      "'num_classes' is 'many'; expected an integer >= 2"),
     (json.dumps(dict(json.loads(make_config().to_json()), frame_features="maybe")),

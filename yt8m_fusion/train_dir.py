@@ -109,9 +109,15 @@ def _not_a_train_dir_error(train_dir):
   if not tf.io.gfile.isdir(train_dir):
     return UserError(f"--train_dir={train_dir} is a file; expected a folder written by train.py "
                      "(model_flags.json and model.ckpt-<step> checkpoints)")
-  return export_folder_error(train_dir) or UserError(
-      f"{model_flags_path(train_dir)} does not exist: --train_dir must be a folder written by "
-      "train.py (did you run train.py with this --train_dir?)")
+  export_error = export_folder_error(train_dir)
+  if export_error is not None:
+    return export_error
+  parent = os.path.dirname(os.path.normpath(train_dir))
+  if parent != os.path.normpath(train_dir) and tf.io.gfile.exists(model_flags_path(parent)):
+    return UserError(f"--train_dir={train_dir} is a folder inside the train_dir {parent}; "
+                     f"expected the train_dir itself (--train_dir={parent})")
+  return UserError(f"{model_flags_path(train_dir)} does not exist: --train_dir must be a folder "
+                   "written by train.py (did you run train.py with this --train_dir?)")
 
 
 def load_config(train_dir, required=True):

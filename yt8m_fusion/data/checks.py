@@ -380,7 +380,9 @@ def peek_file(path):
   except (tf.errors.OpError, OSError):
     if tf.io.gfile.isdir(path):  # a glob such as 'data/*' matched a folder
       return FilePeek(path, not_tfrecord="is a folder")
-    return FilePeek(path, size=size)
+    if not tf.io.gfile.exists(path):  # a broken link: globs list it, nothing reads it
+      return FilePeek(path, not_tfrecord="does not exist (a broken link?)")
+    return FilePeek(path, size=size)  # e.g. no permission: the reader's error says so
 
 
 def peek_files(files):

@@ -82,6 +82,9 @@ class ModelConfig:
     sizes = _as_list(data["feature_sizes"])
     if sizes is None or not all(str(size).isdigit() and int(size) > 0 for size in sizes):
       raise bad("feature_sizes", "comma-separated positive sizes such as '1024,128'")
+    if len(names) != len(sizes):
+      raise UserError(f"{source}: 'feature_names' has {len(names)} names but 'feature_sizes' has "
+                      f"{len(sizes)} sizes; expected one size per name, as train.py writes them")
     frame_features = _as_bool(data["frame_features"])
     if frame_features is None:
       raise bad("frame_features", "true or false")

@@ -17,6 +17,7 @@
 """
 
 import concurrent.futures
+import dataclasses
 import logging
 import os
 import re
@@ -326,17 +327,16 @@ _MAX_PEEK_RECORD_BYTES = 1 << 28
 _PEEK_THREADS = 16
 
 
+@dataclasses.dataclass
 class FilePeek:
   """What the first bytes of a file say: its size, container, first record."""
 
-  def __init__(self, path, size=None, compression=None, first_record=None, not_tfrecord=None,
-               broken_stream=None):
-    self.path = path
-    self.size = size                  # bytes on disk (None: unknown)
-    self.compression = compression    # "", "GZIP", "ZLIB"; None: no TFRecord framing found
-    self.first_record = first_record  # serialized bytes (None: could not be read here)
-    self.not_tfrecord = not_tfrecord  # why it is certainly not a TFRecord file, or None
-    self.broken_stream = broken_stream  # compressed: content bytes before the break, or None
+  path: str
+  size: int = None            # bytes on disk (None: unknown)
+  compression: str = None     # "", "GZIP", "ZLIB"; None: no TFRecord framing found
+  first_record: bytes = None  # serialized (None: could not be read here)
+  not_tfrecord: str = None    # why it is certainly not a TFRecord file
+  broken_stream: int = None   # compressed and cut short or corrupt: content bytes before
 
 
 def _looks_like_text(head):

@@ -243,3 +243,116 @@ def test_explain_read_error_without_culprit(tmp_path):
   error = tf.errors.InvalidArgumentError(None, None, "something else went wrong")
   message = str(data.explain_read_error(error, path, **VIDEO_KW))
   assert "no bad record was found" in message and "something else went wrong" in message
+
+
+# ----------------------------------------------------------------------------------------
+# Second round (docs/RELIABILITY.md): containers, every file's first record, labels
+# ----------------------------------------------------------------------------------------
+
+def test_the_container_is_detected_and_compressed_files_read_like_plain_ones(tmp_path):
+  import gzip  # pylint: disable=import-outside-toplevel
+  plain = _good_video_file(tmp_path, "plain.tfrecord", count=6)
+  with open(plain, "rb") as source, gzip.open(tmp_path / "gz.tfrecord.gz", "wb") as target:
+    target.write(source.read())
+  with tf.io.TFRecordWriter(str(tmp_path / "zlib.tfrecord"), options="ZLIB") as writer:
+    for raw in records.iterate_records(plain):
+      writer.write(raw)
+  (tmp_path / "notes.txt").write_text("model_checkpoint_path: nothing\n")
+  damaged = bytearray(open(plain, "rb").read())
+  damaged[9] ^= 0x40  # the first record's length checksum
+  (tmp_path / "damaged.tfrecord").write_bytes(bytes(damaged))
+  (tmp_path / "empty.tfrecord").write_bytes(b"")
+  detected = {name: records.detect_compression(str(tmp_path / name)) for name in
+              ("plain.tfrecord", "gz.tfrecord.gz", "zlib.tfrecord", "notes.txt",
+               "damaged.tfrecord", "empty.tfrecord")}
+  assert detected == {"plain.tfrecord": "", "gz.tfrecord.gz": "GZIP", "zlib.tfrecord": "ZLIB",
+                      "notes.txt": None, "damaged.tfrecord": None, "empty.tfrecord": None}
+
+  def ids(pattern, **kwargs):
+    return [v for batch in data.load_dataset(pattern, batch_size=4, **VIDEO_KW, **kwargs)
+            for v in batch["video_ids"].numpy().tolist()]
+  expected = ids(plain)
+  assert len(expected) == 6
+  for name in ("gz.tfrecord.gz", "zlib.tfrecord"):
+    assert ids(str(tmp_path / name)) == expected
+    assert ids(str(tmp_path / name), skip_corrupt_records=True) == expected
+  assert sorted(ids(f"{plain},{tmp_path}/gz.tfrecord.gz")) == sorted(expected * 2)  # mixed
+  assert list(records.record_dataset([str(tmp_path / "zlib.tfrecord"), plain])
+              .as_numpy_iterator()) == list(records.iterate_records(plain)) * 2
+
+
+def test_a_cut_gzip_file_is_named_and_skipped_with_its_decompressed_bytes(tmp_path):
+  """TensorFlow's GZIP reader sometimes ends a cut stream quietly: the whole stream is
+  checked before reading."""
+  import gzip  # pylint: disable=import-outside-toplevel
+  content = open(_good_video_file(tmp_path, "plain.tfrecord", count=40), "rb").read()
+  compressed = gzip.compress(content)
+  cut = tmp_path / "cut" / "videos.tfrecord.gz"
+  cut.parent.mkdir()
+  cut.write_bytes(compressed[:len(compressed) // 2])
+  with pytest.raises(UserError, match=r"videos.tfrecord.gz: the GZIP-compressed file is cut "
+                                      r"short or corrupt after \d+ bytes of content"):
+    data.load_dataset(str(cut), batch_size=8, **VIDEO_KW)
+  dataset = data.load_dataset(str(cut), batch_size=8, skip_corrupt_records=True, **VIDEO_KW)
+  read = sum(int(batch["video_ids"].shape[0]) for batch in dataset)
+  assert 0 < read < 40
+  assert dataset.skip_counter.unreadable_files == 1 and dataset.skip_counter.unreadable_bytes > 0
+
+
+def test_every_file_is_looked_at_not_only_the_first(tmp_path):
+  folder = tmp_path / "data"
+  folder.mkdir()
+  for index in range(3):
+    _good_video_file(folder, f"videos{index}.tfrecord")
+  _write(folder / "videos3.tfrecord", [_frames(0), _frames(1)])
+  (folder / "videos4.tfrecord").write_text("id\tlabels\n")
+  (folder / "videos5.tfrecord").mkdir()
+  with pytest.raises(UserError) as info:
+    data.check_files(str(folder / "*"), **VIDEO_KW)
+  assert "videos4.tfrecord: is a text file, not a TFRecord file" in str(info.value)
+  (folder / "videos4.tfrecord").unlink()
+  with pytest.raises(UserError, match="videos5.tfrecord: is a folder, not a TFRecord file"):
+    data.check_files(str(folder / "*"), skip_corrupt_records=True, **VIDEO_KW)
+  (folder / "videos5.tfrecord").rmdir()
+  with pytest.raises(UserError) as info:
+    data.check_files(str(folder / "*"), **VIDEO_KW)
+  assert ("videos3.tfrecord: holds frame-level records (tf.train.SequenceExample), unlike the "
+          "other 3 file(s)") in str(info.value)
+  # A missing feature in the first record of a later file is named before any reading.
+  (folder / "videos3.tfrecord").unlink()
+  _write(folder / "videos3.tfrecord", [_video(0, audio=False)])
+  with pytest.raises(UserError, match=r"videos3.tfrecord: record 0 \(id 'v0'\): feature "
+                                      r"'mean_audio' is missing \(the record has: mean_rgb\)"):
+    data.check_files(str(folder / "*"), **VIDEO_KW)
+
+
+def test_files_without_labels_are_refused_only_where_labels_are_needed(tmp_path):
+  labelled = _good_video_file(tmp_path, "train.tfrecord")
+  unlabelled = _write(tmp_path / "test.tfrecord",
+                      [records.make_video_example(f"t{i}", None, {"mean_rgb": np.zeros(8),
+                                                                  "mean_audio": np.zeros(4)})
+                       for i in range(20)])
+  data.check_files(unlabelled, **VIDEO_KW)  # inference
+  with pytest.raises(UserError) as info:
+    data.check_files(unlabelled, require_labels=True, **VIDEO_KW)
+  assert ("test.tfrecord: holds no labels (none of its first 16 record(s) has 'labels'), like "
+          "the test split") in str(info.value)
+  assert "inference.py" in str(info.value)
+  with pytest.raises(UserError, match="remove it from the data pattern"):
+    data.check_files(f"{labelled},{unlabelled}", require_labels=True, **VIDEO_KW)
+  # A few unlabelled records at the start of labelled data are not a test split.
+  mostly = _write(tmp_path / "mostly.tfrecord", [_video(0, labels=[]), _video(1, labels=[]),
+                                                 _video(2)])
+  data.check_files(mostly, require_labels=True, **VIDEO_KW)
+  # Segment mode needs segment ratings (only the 2019 validate split has them).
+  rated = records.make_frame_example("s0", [1], {"rgb": np.full((10, 6), 3, np.uint8),
+                                                 "audio": np.full((10, 3), 3, np.uint8)},
+                                     segments={"segment_labels": [1], "segment_start_times": [0],
+                                               "segment_scores": [1.0]})
+  segments = _write(tmp_path / "rated.tfrecord", [rated])
+  frames = _write(tmp_path / "frames.tfrecord", [_frames(0, count=10)])
+  data.check_files(segments, segment_labels=True, require_labels=True, **FRAME_KW)
+  with pytest.raises(UserError, match="frames.tfrecord: holds no segment ratings"):
+    data.check_files(frames, segment_labels=True, require_labels=True, **FRAME_KW)
+  with pytest.raises(UserError, match="--segment_labels needs frame-level data"):
+    data.check_files(labelled, segment_labels=True, require_labels=True, **VIDEO_KW)

@@ -88,3 +88,108 @@ def test_checkpoint_step_and_latest_export(tmp_path):
   for name in ["3", "12", ".tmp-15-abc"]:
     (tmp_path / "export" / name).mkdir(parents=True)
   assert train_dir_lib.latest_export(str(tmp_path)).endswith("export/12")
+
+
+# Second round (docs/RELIABILITY.md): what train_dir/checkpoint and model_flags.json may hold.
+
+def _fake_checkpoint(folder, step):
+  (folder / f"model.ckpt-{step}.index").write_bytes(b"x")
+  (folder / f"model.ckpt-{step}.data-00000-of-00001").write_bytes(b"x")
+
+
+def _index(folder, *steps, prefix=""):
+  lines = [f'model_checkpoint_path: "{prefix}model.ckpt-{steps[-1]}"']
+  lines += [f'all_model_checkpoint_paths: "{prefix}model.ckpt-{s}"' for s in steps]
+  lines += ["all_model_checkpoint_timestamps: 1.5", "last_preserved_timestamp: 1.0"]
+  (folder / "checkpoint").write_text("\n".join(lines) + "\n")
+
+
+def test_latest_checkpoint_checks_what_the_index_names(tmp_path):
+  assert train_dir_lib.latest_checkpoint(str(tmp_path)) is None
+  _fake_checkpoint(tmp_path, 1)
+  _fake_checkpoint(tmp_path, 2)
+  with pytest.raises(UserError, match="holds model.ckpt-1, model.ckpt-2 but no 'checkpoint'"):
+    train_dir_lib.latest_checkpoint(str(tmp_path))
+  _index(tmp_path, 1, 2)
+  assert train_dir_lib.latest_checkpoint(str(tmp_path)) == str(tmp_path / "model.ckpt-2")
+  _index(tmp_path, 1, 2, prefix=f"{tmp_path}/")  # absolute names inside train_dir: fine
+  assert train_dir_lib.latest_checkpoint(str(tmp_path)) == str(tmp_path / "model.ckpt-2")
+  (tmp_path / "model.ckpt-2.data-00000-of-00001").unlink()
+  _index(tmp_path, 1, 2)
+  with pytest.raises(UserError, match=r"names model.ckpt-2, but model.ckpt-2.data-00000-of-00001 "
+                                      r"is missing .* edit it to name an intact one "
+                                      r"\(model.ckpt-1\)"):
+    train_dir_lib.latest_checkpoint(str(tmp_path))
+  _index(tmp_path, 1, prefix="/elsewhere/run/")
+  with pytest.raises(UserError, match="names /elsewhere/run/model.ckpt-1, outside"):
+    train_dir_lib.latest_checkpoint(str(tmp_path))
+  _index(tmp_path, 1, prefix="../other/")
+  with pytest.raises(UserError, match="outside"):
+    train_dir_lib.latest_checkpoint(str(tmp_path))
+  (tmp_path / "checkpoint").write_text("step 2\n")
+  with pytest.raises(UserError, match="checkpoint line 1 is not part of a checkpoint index"):
+    train_dir_lib.latest_checkpoint(str(tmp_path))
+  (tmp_path / "checkpoint").write_text("")
+  with pytest.raises(UserError, match="names no checkpoint"):
+    train_dir_lib.require_checkpoint(str(tmp_path))
+
+
+@pytest.mark.parametrize("content,expected", [
+    ('{"model": ', "is not valid JSON"),
+    ("[1]", "holds a JSON list, not an object"),
+    ('{"model": "AttendFusion"}', "lacks the keys feature_names, feature_sizes"),
+    (json.dumps(dict(json.loads(make_config().to_json()), model=7)), "'model' is 7; expected a name"),
+    (json.dumps(dict(json.loads(make_config().to_json()), feature_sizes="1024")),
+     "'feature_names' has 2 names but 'feature_sizes' has 1 sizes"),
+    (json.dumps(dict(json.loads(make_config().to_json()), num_classes="many")),
+     "'num_classes' is 'many'; expected an integer >= 2"),
+    (json.dumps(dict(json.loads(make_config().to_json()), frame_features="maybe")),
+     "'frame_features' is 'maybe'; expected true or false"),
+    (json.dumps(dict(json.loads(make_config().to_json()), label_loss="L1Loss")),
+     "'label_loss' is 'L1Loss', not a known loss"),
+    (json.dumps(dict(json.loads(make_config().to_json()), model_params=[1])),
+     "'model_params' is [1]; expected an object"),
+])
+def test_invalid_model_flags_name_the_file_and_the_key(tmp_path, content, expected):
+  (tmp_path / "model_flags.json").write_text(content)
+  with pytest.raises(UserError) as info:
+    train_dir_lib.load_config(str(tmp_path))
+  assert str(info.value).startswith(str(tmp_path / "model_flags.json"))
+  assert expected in str(info.value)
+
+
+def test_train_dir_that_is_something_else(tmp_path):
+  with pytest.raises(UserError, match="--train_dir=.*/nowhere does not exist"):
+    train_dir_lib.load_config(str(tmp_path / "nowhere"))
+  (tmp_path / "a_file").write_text("x")
+  with pytest.raises(UserError, match="a_file is a file; expected a folder"):
+    train_dir_lib.load_config(str(tmp_path / "a_file"))
+  export = tmp_path / "run" / "export" / "7"
+  export.mkdir(parents=True)
+  (export / "saved_model.pb").write_bytes(b"x")
+  with pytest.raises(UserError, match=r"export/7 is an exported SavedModel.*here .*/run\)"):
+    train_dir_lib.load_config(str(export))
+  with pytest.raises(UserError, match=r"export is a train_dir's export folder \(SavedModels 7\)"):
+    train_dir_lib.check_not_export(str(export.parent))
+  train_dir_lib.check_not_export(str(tmp_path / "run"))
+
+
+def test_model_flags_bind_a_resumed_run_only_once_a_checkpoint_exists(tmp_path):
+  train_dir_lib.save_config(str(tmp_path), make_config())
+  assert train_dir_lib.config_to_resume(str(tmp_path)) is None
+  _fake_checkpoint(tmp_path, 3)
+  _index(tmp_path, 3)
+  assert train_dir_lib.config_to_resume(str(tmp_path)) == make_config()
+
+
+def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path):
+  (tmp_path / "model.ckpt-6_temp").mkdir()
+  (tmp_path / "model.ckpt-6_temp" / "part-00000-of-00001.index").write_text("x")
+  (tmp_path / ("checkpoint.tmp" + "ab" * 16)).write_text("x")
+  (tmp_path / ".model_flags.json.tmp-1234").write_text("x")
+  for name in ("checkpoint", "model.ckpt-6.index", "notes_temp", "checkpoint.tmp"):
+    (tmp_path / name).write_text("x")
+  assert train_dir_lib.remove_stale_temporaries(str(tmp_path)) == [
+      ".model_flags.json.tmp-1234", "checkpoint.tmp" + "ab" * 16, "model.ckpt-6_temp"]
+  assert sorted(p.name for p in tmp_path.iterdir()) == [
+      "checkpoint", "checkpoint.tmp", "model.ckpt-6.index", "notes_temp"]

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from yt8m_fusion import data as yt8m_data
 from yt8m_fusion import inputs as model_inputs
+from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion.errors import UserError
 
 TOP_PREDICTIONS_IN_OUTPUT = 20
@@ -128,13 +129,22 @@ def _remove_leftovers(export_base, step):
 
 def read_export_config(saved_model_dir):
   """The ModelConfig stored beside a SavedModel by export_saved_model."""
-  from yt8m_fusion.models.config import ModelConfig  # pylint: disable=import-outside-toplevel
   path = os.path.join(saved_model_dir, "assets.extra", "model_flags.json")
+  flag = f"--saved_model_dir={saved_model_dir}"
+  expected = "expected an export folder train_dir/export/<step> written by train.py"
+  if not tf.io.gfile.exists(saved_model_dir):
+    raise UserError(f"{flag} does not exist; {expected}")
   if not tf.io.gfile.isdir(saved_model_dir):
-    raise UserError(f"{saved_model_dir} does not exist; expected an export folder "
-                    "train_dir/export/<step> written by train.py")
+    raise UserError(f"{flag} is a file; {expected}")
   if not tf.io.gfile.exists(path):
-    raise UserError(f"{saved_model_dir} is not a SavedModel exported by yt8m-fusion "
-                    f"({path} is missing)")
-  with tf.io.gfile.GFile(path) as handle:
-    return ModelConfig.from_json(handle.read(), source=path)
+    if tf.io.gfile.exists(train_dir_lib.model_flags_path(saved_model_dir)):
+      latest = train_dir_lib.latest_export(saved_model_dir)
+      raise UserError(f"{flag} is a train_dir, not an export; {expected} (here "
+                      f"{latest or 'none yet'}), or give it as --train_dir={saved_model_dir}")
+    versions = train_dir_lib.export_versions(saved_model_dir)
+    if versions:
+      raise UserError(f"{flag} holds the exports {', '.join(versions)}; {expected}: give one, "
+                      f"e.g. --saved_model_dir={os.path.join(saved_model_dir, versions[-1])}")
+    raise UserError(f"{flag} is not a SavedModel exported by yt8m-fusion ({path} is missing); "
+                    f"{expected}")
+  return train_dir_lib.read_config_file(path)

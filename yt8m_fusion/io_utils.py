@@ -73,10 +73,21 @@ def write_text_atomic(path, text):
     handle.write(text)
 
 
+def unexpanded_home_error(path, flag_name):
+  """A UserError for a path that starts with '~' (else None): the shell expands '~' only at
+  the start of a word, not after --flag=, so it would name a folder called '~'."""
+  if not str(path).startswith("~"):
+    return None
+  return UserError(f"{flag_name}={path} starts with '~', which the shell does not expand after "
+                   f"'='; expected the full path, e.g. {flag_name}={os.path.expanduser(path)}")
+
+
 def check_writable_file(path, flag_name):
   """Fails early, before hours of work, when `path` cannot be written."""
   if not path:
     raise UserError(f"{flag_name} is empty; give the path of the file to write")
+  if unexpanded_home_error(path, flag_name):
+    raise unexpanded_home_error(path, flag_name)
   folder = os.path.dirname(path) or "."
   try:
     tf.io.gfile.makedirs(folder)
@@ -92,6 +103,8 @@ def check_writable_file(path, flag_name):
 
 def check_writable_dir(path, flag_name):
   """Fails early when the folder `path` cannot be created or written."""
+  if unexpanded_home_error(path, flag_name):
+    raise unexpanded_home_error(path, flag_name)
   try:
     tf.io.gfile.makedirs(path)
     probe = os.path.join(path, f".write-test-{uuid.uuid4().hex[:8]}")

@@ -11,6 +11,7 @@ Segment level (2019 challenge, --segment_labels):
 import heapq
 import io
 import tarfile
+import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -169,6 +170,9 @@ def write_model_tgz(output_path, train_dir, checkpoint_path):
 def extract_model_tgz(tgz_path, output_dir):
   if not tf.io.gfile.exists(tgz_path):
     raise UserError(f"--input_model_tgz={tgz_path} does not exist")
+  if tf.io.gfile.isdir(tgz_path):
+    raise UserError(f"--input_model_tgz={tgz_path} is a folder; expected an archive written by "
+                    "inference.py --output_model_tgz (a train_dir goes to --train_dir)")
   with tf.io.gfile.GFile(tgz_path, "rb") as handle:
     content = handle.read()
   try:
@@ -181,6 +185,9 @@ def extract_model_tgz(tgz_path, output_dir):
       archive.extractall(output_dir, filter="data")
   except tarfile.TarError as error:
     raise UserError(f"--input_model_tgz={tgz_path} is not a .tgz archive ({error})") from None
+  except (EOFError, zlib.error) as error:  # gzip's own errors for a file cut short
+    raise UserError(f"--input_model_tgz={tgz_path} is cut short or corrupt ({error}); expected "
+                    "a complete archive written by inference.py --output_model_tgz") from None
   return output_dir
 
 

@@ -35,7 +35,8 @@ def define_flags():
          "The folder train.py wrote (model_flags.json and checkpoints).")
   define(flags.DEFINE_string, "eval_data_pattern", "",
          "Glob of TFRecords to evaluate on. Empty: the demo dataset's validation split.")
-  define(flags.DEFINE_integer, "batch_size", 1024, "Examples per batch.", lower_bound=1)
+  define(flags.DEFINE_integer, "batch_size", 1024, "Examples per batch.", lower_bound=1,
+         upper_bound=yt8m_flags.MAX_BATCH_SIZE)
   define(flags.DEFINE_bool, "run_once", False,
          "Evaluate the latest checkpoint once; else evaluate each new checkpoint.")
   define(flags.DEFINE_integer, "top_k", 20, "Top predictions per video fed to GAP / mAP.",
@@ -72,7 +73,7 @@ def main(argv):
   model_inputs.load_batches(pattern, DataSpec.for_model(config, max_frames=FLAGS.max_frames,
                                                         segment_labels=FLAGS.segment_labels),
                             batch_size=FLAGS.batch_size,
-                            skip_corrupt_records=FLAGS.skip_corrupt_records)
+                            skip_corrupt_records=FLAGS.skip_corrupt_records, require_labels=True)
 
   def evaluate_checkpoint(path):
     train_dir_lib.restore_weights(model, path)

@@ -10,6 +10,11 @@ from yt8m_fusion.errors import UserError
 
 FLAGS = flags.FLAGS
 
+# Upper bounds of flags whose larger values can only exhaust memory (TensorFlow crashes on
+# a --batch_size of 10^11 instead of raising): a batch of 2^20 video-level records is 5 GB.
+MAX_BATCH_SIZE = 1 << 20
+MAX_NUM_CLASSES = 1 << 20
+
 # Sizes of the YouTube-8M features, used when --feature_sizes is not given.
 KNOWN_FEATURE_SIZES = {
     "mean_rgb": 1024, "rgb": 1024, "mean_audio": 128, "audio": 128,
@@ -40,7 +45,7 @@ def define_model_flags():
                "Frame-level features (SequenceExample) instead of video-level (Example).")
   define_once(flags.DEFINE_integer, "num_classes", 3862,
                "Size of the label vocabulary: 3862 for the 2018 data, 4716 for the 2017 data.",
-               lower_bound=2)
+               lower_bound=2, upper_bound=MAX_NUM_CLASSES)
   define_once(flags.DEFINE_string, "label_loss", "CrossEntropyLoss",
                "Loss: CrossEntropyLoss, HingeLoss or SoftmaxLoss.")
   hparams.define_hparam_flags(define_once)

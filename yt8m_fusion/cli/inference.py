@@ -52,7 +52,8 @@ def define_flags():
          "Also write the model (model_flags.json + checkpoint) to this .tgz.")
   define(flags.DEFINE_integer, "top_k", 20, "Predictions per video (or segment).",
          lower_bound=1)
-  define(flags.DEFINE_integer, "batch_size", 512, "Examples per batch.", lower_bound=1)
+  define(flags.DEFINE_integer, "batch_size", 512, "Examples per batch.", lower_bound=1,
+         upper_bound=yt8m_flags.MAX_BATCH_SIZE)
   define(flags.DEFINE_integer, "segment_max_pred", 100000,
          "--segment_labels: segments kept per class.", lower_bound=1)
   define(flags.DEFINE_string, "segment_label_ids_file", "",
@@ -69,9 +70,7 @@ def model_source():
   if FLAGS.input_model_tgz:
     return submission.extract_model_tgz(FLAGS.input_model_tgz, FLAGS.untar_model_dir), None
   if FLAGS.saved_model_dir:
-    if not tf.io.gfile.isdir(FLAGS.saved_model_dir):
-      raise UserError(f"--saved_model_dir={FLAGS.saved_model_dir} does not exist; expected an "
-                      "export folder train_dir/export/<step> written by train.py")
+    export.read_export_config(FLAGS.saved_model_dir)  # a UserError names what it is instead
     return None, FLAGS.saved_model_dir
   return FLAGS.train_dir, None
 
@@ -149,7 +148,7 @@ def predictions_from_saved_model(saved_model_dir, pattern):
   yt8m_data.check_files(files, frame_features=config.frame_features,
                         feature_names=config.feature_names, feature_sizes=config.feature_sizes,
                         num_classes=config.num_classes)
-  records = tf.data.TFRecordDataset(files).batch(FLAGS.batch_size).prefetch(2)
+  records = yt8m_data.records.record_dataset(files).batch(FLAGS.batch_size).prefetch(2)
 
   def batches():
     iterator = iter(records)

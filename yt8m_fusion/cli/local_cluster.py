@@ -70,7 +70,8 @@ class LocalCluster:
   def __init__(self, num_workers, train_flags, *, grace_secs=60, program=TRAIN_MODULE,
                out=None, env=None):
     if num_workers < 1:
-      raise SystemExit("ERROR: --num_workers must be at least 1")
+      print(f"ERROR: --num_workers={num_workers}: expected an integer >= 1", file=sys.stderr)
+      raise SystemExit(2)
     self.num_workers = num_workers
     self.command = _worker_command(train_flags, program)
     self.grace_secs = grace_secs

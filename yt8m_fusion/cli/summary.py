@@ -17,7 +17,7 @@ from absl import app
 from absl import flags
 
 from yt8m_fusion.cli import flags as yt8m_flags
-from yt8m_fusion.errors import exit_on_user_error
+from yt8m_fusion.errors import exit_on_user_error, parse_flags
 from yt8m_fusion.models.flops import DEFAULT_MAX_FRAMES
 from yt8m_fusion.models.flops import format_flops
 from yt8m_fusion.models.flops import forward_flops
@@ -59,7 +59,7 @@ def main(argv):
 
 def run():
   _define_flags()
-  app.run(exit_on_user_error(main))
+  app.run(exit_on_user_error(main), flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

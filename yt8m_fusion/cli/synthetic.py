@@ -10,7 +10,7 @@ from absl import flags
 
 from yt8m_fusion.cli import flags as yt8m_flags
 from yt8m_fusion.data import synthetic
-from yt8m_fusion.errors import UserError, exit_on_user_error
+from yt8m_fusion.errors import UserError, exit_on_user_error, parse_flags
 
 
 def define_flags():
@@ -60,7 +60,7 @@ def main(argv, flag_values=None):
 def run():
   """Console script `yt8m-synthetic`."""
   define_flags()
-  app.run(exit_on_user_error(main))
+  app.run(exit_on_user_error(main), flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def define_flags():
          "Start from scratch: removes this project's files (checkpoints, model_flags.json, "
          "summaries, eval/, export/) from --train_dir, and nothing else.")
   define(flags.DEFINE_integer, "batch_size", defaults.batch_size,
-         "Examples per replica per step.", lower_bound=1)
+         "Examples per replica per step.", lower_bound=1, upper_bound=yt8m_flags.MAX_BATCH_SIZE)
   define(flags.DEFINE_float, "base_learning_rate", defaults.base_learning_rate,
          "Initial learning rate (the model's own default where it has one).", lower_bound=0.0)
   define(flags.DEFINE_float, "learning_rate_decay", defaults.learning_rate_decay,
@@ -120,13 +120,15 @@ def define_flags():
 
 def resolve_config(train_dir, is_chief):
   """The ModelConfig to train: from the flags, checked against model_flags.json."""
+  train_dir_lib.check_not_export(train_dir)
+  train_dir_lib.remove_stale_temporaries(train_dir)
   if FLAGS.start_new_model:
     if is_chief:
       removed = train_dir_lib.remove_own_files(train_dir)
       if removed:
         logging.info("--start_new_model: removed %s from %s", ", ".join(removed), train_dir)
     return yt8m_flags.model_config_from_flags()
-  saved = train_dir_lib.load_config(train_dir, required=False)
+  saved = train_dir_lib.config_to_resume(train_dir)
   if saved is None:
     return yt8m_flags.model_config_from_flags()
   requested = yt8m_flags.model_config_from_flags(base=saved)

@@ -2,9 +2,10 @@
 
 - `list_files(pattern)`: a glob, comma-separated globs, or a list -> sorted files;
   UserError naming the pattern that matches nothing.
-- `check_files(files, ...)`: a cheap look at the first record of the first file(s)
-  before training starts: video- vs frame-level, feature keys and sizes, labels. Most
-  flag mistakes show up here.
+- `check_files(files, ...)`: a cheap look at the container (plain, GZIP, ZLIB) and the
+  first record of every file before training starts: not a TFRecord file, video- vs
+  frame-level (and the two mixed), feature keys and sizes, labels (missing in the test
+  split, or out of range). Most flag and pattern mistakes show up here.
 - `explain_read_error(error, files, ...)`: after a tf error while iterating a
   dataset, scans the files in Python for the culprit and returns a UserError naming
   the file, the record, the feature and what was expected, e.g.
@@ -15,6 +16,8 @@
         raise explain_read_error(error, files, **reader_kwargs) from error
 """
 
+import concurrent.futures
+import dataclasses
 import logging
 import os
 import re
@@ -24,10 +27,11 @@ import tensorflow as tf
 from google.protobuf import message as protobuf_message
 
 from yt8m_fusion.data import records as records_lib
+from yt8m_fusion.data.spec import SEGMENT_SIZE
+from yt8m_fusion.data.spec import SEGMENTS_NEED_FRAMES
 from yt8m_fusion.errors import UserError
 
 _LOG = logging.getLogger("yt8m_fusion.data")
-SEGMENT_SIZE = 5
 _GLOB_CHARS = re.compile(r"[*?\[]")
 # Problems that come from flags (the same for every record) rather than from bad data.
 CONFIG_CATEGORIES = ("format", "missing", "size", "type")
@@ -70,6 +74,10 @@ def list_files(data_pattern):
     except tf.errors.OpError as error:
       raise UserError(f"cannot list '{pattern}': {short_tf_message(error)}") from None
     if not matches:
+      if pattern.startswith("~"):
+        raise UserError(f"no files match '{pattern}': it starts with '~', which the shell does "
+                        "not expand after --flag=; expected the full path, e.g. "
+                        f"'{os.path.expanduser(pattern)}'")
       raise UserError(f"no files match '{pattern}'; expected a glob of TFRecord files such as "
                       "'/data/yt8m/video/train*.tfrecord'")
     for match in sorted(matches):
@@ -308,21 +316,214 @@ def _unreadable_error(path, error, records_read=None):
                    "--skip_corrupt_records")
 
 
+# ----------------------------------------------------------------------------------------
+# A look at every file before reading: its container and its first record
+# ----------------------------------------------------------------------------------------
+
+# Records of a file read to decide that it holds no labels (its first one has none).
+LABEL_CHECK_RECORDS = 16
+_PEEK_BYTES = 1 << 16
+_MAX_PEEK_RECORD_BYTES = 1 << 28
+_PEEK_THREADS = 16
+
+
+@dataclasses.dataclass
+class FilePeek:
+  """What the first bytes of a file say: its size, container, first record."""
+
+  path: str
+  size: int = None            # bytes on disk (None: unknown)
+  compression: str = None     # "", "GZIP", "ZLIB"; None: no TFRecord framing found
+  first_record: bytes = None  # serialized (None: could not be read here)
+  not_tfrecord: str = None    # why it is certainly not a TFRecord file
+  broken_stream: int = None   # compressed and cut short or corrupt: content bytes before
+
+
+def _looks_like_text(head):
+  sample = head[:512]
+  if not sample or b"\x00" in sample:
+    return False
+  printable = sum(32 <= byte < 127 or byte in b"\t\n\r" for byte in sample)
+  return printable >= 0.95 * len(sample)
+
+
+def peek_file(path):
+  """A FilePeek of one file: reads its first bytes (and first record) in Python."""
+  size = _file_size(path)
+  if size == 0:
+    return FilePeek(path, size=0)
+  try:
+    head = records_lib.read_prefix(path, _PEEK_BYTES)
+    compression = records_lib.detect_compression(path, head[:12])
+    if compression is None:
+      why = None
+      if _looks_like_text(head):
+        why = "is a text file"
+      elif head[:2] == b"\x1f\x8b":
+        why = "is GZIP-compressed data that holds no TFRecords"
+      return FilePeek(path, size=size, not_tfrecord=why)
+    broken = None
+    if compression:
+      content_bytes, intact = records_lib.compressed_stream(path, compression)
+      broken = None if intact else content_bytes
+    content = head if not compression else records_lib.read_prefix(path, _PEEK_BYTES,
+                                                                   compression)
+    length = int.from_bytes(content[:8], "little")
+    first = None
+    if length <= _MAX_PEEK_RECORD_BYTES:
+      if len(content) < 12 + length:
+        content = records_lib.read_prefix(path, 12 + length, compression)
+      if len(content) >= 12 + length:
+        first = content[12:12 + length]  # data checksum unchecked: tf.data checks it
+    return FilePeek(path, size=size, compression=compression, first_record=first,
+                    broken_stream=broken)
+  except (tf.errors.OpError, OSError):
+    if tf.io.gfile.isdir(path):  # a glob such as 'data/*' matched a folder
+      return FilePeek(path, not_tfrecord="is a folder")
+    if not tf.io.gfile.exists(path):  # a broken link: globs list it, nothing reads it
+      return FilePeek(path, not_tfrecord="does not exist (a broken link?)")
+    return FilePeek(path, size=size)  # e.g. no permission: the reader's error says so
+
+
+def peek_files(files):
+  """`peek_file` of each file, read in parallel (remote file systems have latency)."""
+  if len(files) <= 1:
+    return [peek_file(path) for path in files]
+  with concurrent.futures.ThreadPoolExecutor(min(_PEEK_THREADS, len(files))) as pool:
+    return list(pool.map(peek_file, files))
+
+
+def _record_kind(raw):
+  """"frame" (SequenceExample with feature lists), "video" (Example) or None (undecodable)."""
+  try:
+    record = records_lib.parse_record(raw)
+  except (protobuf_message.DecodeError, ValueError, RuntimeError):
+    return None
+  return "frame" if record.feature_lists.feature_list else "video"
+
+
+def _has_labels(raw, key):
+  try:
+    feature = records_lib.parse_record(raw).context.feature.get(key)
+  except (protobuf_message.DecodeError, ValueError, RuntimeError):
+    return True  # not a label question: the record checks report it
+  return feature is not None and bool(records_lib.feature_values(feature)[1])
+
+
+def _not_tfrecord_error(peek):
+  folder = os.path.dirname(peek.path) or "."
+  return UserError(f"{peek.path}: {peek.not_tfrecord}, not a TFRecord file; expected only "
+                   f"TFRecord files in the data pattern: narrow it (e.g. '{folder}/*.tfrecord')")
+
+
+def _broken_stream_error(peek):
+  return UserError(f"{peek.path}: the {peek.compression}-compressed file is cut short or "
+                   f"corrupt after {peek.broken_stream} bytes of content; expected an intact "
+                   "compressed TFRecord file — re-copy it, or use --skip_corrupt_records")
+
+
+_KINDS = {"video": "video-level records (tf.train.Example)",
+          "frame": "frame-level records (tf.train.SequenceExample)"}
+
+
+def _mixed_kinds_error(odd, num_odd, num_files, frame_features):
+  wanted = "frame" if frame_features else "video"
+  unwanted = "video" if frame_features else "frame"
+  requested = "as --frame_features requests" if frame_features else \
+      "as requested without --frame_features"
+  others = f" (and {num_odd - 1} more file(s) like it)" if num_odd > 1 else ""
+  return UserError(
+      f"{odd}: holds {_KINDS[unwanted]}, unlike the other {num_files - num_odd} file(s) of the "
+      f"data pattern ({_KINDS[wanted].split(' (')[0]}, {requested}){others}; expected one kind "
+      "of file per pattern: remove it from the pattern or narrow the pattern")
+
+
+def _unlabelled_error(path, key, records_checked, num_unlabelled, num_files):
+  none = f"none of its first {records_checked} record(s) has '{key}'"
+  if key == "segment_labels":
+    where = (f"{path}: holds no segment ratings ({none}; in the 2019 data only the validate "
+             "split has them)")
+    expected = "; expected segment-rated records to train or evaluate on with --segment_labels"
+  else:
+    where = f"{path}: holds no labels ({none}), like the test split"
+    expected = "; expected labelled records to train or evaluate on"
+  if num_unlabelled < num_files:
+    return UserError(f"{where}{expected}: remove it from the data pattern ({num_unlabelled} of "
+                     f"its {num_files} files hold none)")
+  others = f", as do the other {num_files - 1} file(s) of the data pattern" \
+      if num_files > 1 else ""
+  if key == "segment_labels":
+    return UserError(f"{where}{others}{expected}")
+  return UserError(f"{where}{others}{expected} (the train or validate split); predict the "
+                   "test split with inference.py")
+
+
+def _unlabelled_records_checked(path, compression, key):
+  """How many leading records of `path` hold no `key` (0 when one of the first
+  LABEL_CHECK_RECORDS has it)."""
+  checked = 0
+  try:
+    for raw in records_lib.iterate_records(path, batch_size=LABEL_CHECK_RECORDS,
+                                           compression_type=compression):
+      if _has_labels(raw, key):
+        return 0
+      checked += 1
+      if checked >= LABEL_CHECK_RECORDS:
+        break
+  except tf.errors.OpError:
+    pass  # an unreadable file is reported by the record checks
+  return checked
+
+
+def _check_first_records(path, compression, num_records, kwargs, skip_corrupt_records, info):
+  """Reads the first `num_records` records of one file with tf.data and checks them."""
+  frame_features, feature_names = kwargs["frame_features"], kwargs["feature_names"]
+  try:
+    for index, raw in enumerate(records_lib.iterate_records(
+        path, batch_size=num_records, compression_type=compression)):
+      if index >= num_records:
+        break
+      problem, video_id = validate_record(raw, **kwargs)
+      if problem is None:
+        if frame_features and info["first_record_frames"] is None:
+          info["first_record_frames"] = len(records_lib.parse_record(raw).feature_lists
+                                            .feature_list[feature_names[0]].feature)
+        continue
+      error = _record_error(path, index, video_id, problem)
+      if skip_corrupt_records and problem.category not in CONFIG_CATEGORIES:
+        _LOG.warning("%s (will be skipped)", error)
+        continue
+      raise error
+  except tf.errors.OpError as error:
+    if skip_corrupt_records:
+      _LOG.warning("%s: unreadable (%s); the rest of the file will be skipped", path,
+                   short_tf_message(error))
+      return
+    raise _unreadable_error(path, error) from None
+
+
 def check_files(files, *, frame_features, feature_names, feature_sizes, num_classes=3862,
                 segment_labels=False, max_frames=300, num_files=1, num_records=1,
-                skip_corrupt_records=False):
-  """Reads the first `num_records` records of the first `num_files` files and checks them.
+                skip_corrupt_records=False, require_labels=False):
+  """Checks every file's container and first record, and the first `num_records` records
+  of the first `num_files` files, before any reading.
 
   Returns {"first_record_frames": frames of the first feature in the first good record
   (frame-level; None otherwise or if no record could be read)}.
 
-  Raises a UserError naming the file and the feature for an empty file, a file that is
-  not a readable TFRecord file, video- vs frame-level records that do not match
-  `frame_features`, missing features, wrong sizes or types, label ids >= num_classes,
-  NaN/Inf values and videos without frames. Local files are all checked for being empty
-  (cheap). With `skip_corrupt_records` only mistakes that come from the flags (format,
-  missing feature, size, type) raise; corrupt data is logged and left to the reader to skip.
+  Raises a UserError naming the file (and the record and feature) for an empty file, a
+  file that is not a TFRecord file (text, or compressed data without TFRecords) or is not
+  readable, video- and frame-level files mixed in one pattern (naming the odd file),
+  video- vs frame-level records that do not match `frame_features`, missing features,
+  wrong sizes or types, label ids >= num_classes, NaN/Inf values, videos without frames,
+  and, with `require_labels` (training, evaluation), files whose records hold no labels
+  (the test split; `segment_labels` in segment mode). GZIP/ZLIB-compressed TFRecord files
+  are accepted (the readers decompress them). With `skip_corrupt_records` only mistakes
+  that come from the flags or the pattern raise; corrupt data is logged and left to the
+  reader to skip.
   """
+  if segment_labels and not frame_features:
+    raise UserError(SEGMENTS_NEED_FRAMES)
   if isinstance(files, (str, os.PathLike)):
     files = list_files(files)
   kwargs = dict(frame_features=frame_features, feature_names=feature_names,
@@ -332,34 +533,54 @@ def check_files(files, *, frame_features, feature_names, feature_sizes, num_clas
     for path in files:
       if "://" not in path and os.path.isfile(path) and os.path.getsize(path) == 0:
         raise _empty_file_error(path)
-  info = {"first_record_frames": None}
-  for path in files[:max(1, num_files)]:
-    if _file_size(path) == 0:
-      if skip_corrupt_records:
-        _LOG.warning("%s is empty (0 bytes)", path)
-        continue
-      raise _empty_file_error(path)
-    try:
-      for index, raw in enumerate(records_lib.iterate_records(path, batch_size=num_records)):
-        if index >= num_records:
-          break
-        problem, video_id = validate_record(raw, **kwargs)
-        if problem is None:
-          if frame_features and info["first_record_frames"] is None:
-            info["first_record_frames"] = len(records_lib.parse_record(raw).feature_lists
-                                              .feature_list[feature_names[0]].feature)
-          continue
-        error = _record_error(path, index, video_id, problem)
-        if skip_corrupt_records and problem.category not in CONFIG_CATEGORIES:
-          _LOG.warning("%s (will be skipped)", error)
-          continue
+  peeks = peek_files(files)
+  for peek in peeks:
+    if peek.not_tfrecord:
+      raise _not_tfrecord_error(peek)
+    if peek.broken_stream is not None:
+      error = _broken_stream_error(peek)
+      if not skip_corrupt_records:
         raise error
-    except tf.errors.OpError as error:
+      _LOG.warning("%s (the records before the break will be read)", error)
+
+  # Video- and frame-level files in one pattern: name the odd one (when every file is of
+  # the other kind, the flag is what is wrong, and the record checks below say so).
+  kinds = {peek.path: _record_kind(peek.first_record) for peek in peeks
+           if peek.first_record is not None}
+  unwanted = "video" if frame_features else "frame"
+  odd = [path for path in files if kinds.get(path) == unwanted]
+  num_known = sum(kind is not None for kind in kinds.values())
+  if odd and len(odd) < num_known:
+    raise _mixed_kinds_error(odd[0], len(odd), num_known, frame_features)
+
+  info = {"first_record_frames": None}
+  for index, peek in enumerate(peeks):
+    if peek.size == 0:
       if skip_corrupt_records:
-        _LOG.warning("%s: unreadable (%s); the rest of the file will be skipped", path,
-                     short_tf_message(error))
+        _LOG.warning("%s is empty (0 bytes)", peek.path)
         continue
-      raise _unreadable_error(path, error) from None
+      raise _empty_file_error(peek.path)
+    if index < max(1, num_files):
+      _check_first_records(peek.path, peek.compression, num_records, kwargs,
+                           skip_corrupt_records, info)
+      continue
+    # Other files: the first record read in Python; tf.data reads the file again only
+    # when something is wrong, for the same message as for the first file.
+    if peek.first_record is None or validate_record(peek.first_record, **kwargs)[0] is not None:
+      _check_first_records(peek.path, peek.compression, 1, kwargs, skip_corrupt_records, info)
+
+  if require_labels:
+    key = "segment_labels" if segment_labels else "labels"
+    unlabelled = []
+    for peek in peeks:
+      if peek.first_record is None or _has_labels(peek.first_record, key):
+        continue
+      checked = _unlabelled_records_checked(peek.path, peek.compression, key)
+      if checked:
+        unlabelled.append((peek.path, checked))
+    if unlabelled:
+      path, checked = unlabelled[0]
+      raise _unlabelled_error(path, key, checked, len(unlabelled), len(files))
   return info
 
 

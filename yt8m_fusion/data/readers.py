@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from yt8m_fusion.data import checks as checks_lib
 from yt8m_fusion.data import quantization
+from yt8m_fusion.data import records as records_lib
 from yt8m_fusion.data.spec import SEGMENT_SIZE
 from yt8m_fusion.errors import UserError
 
@@ -378,19 +379,16 @@ class SkipCounter:
     return f"SkipCounter({self.summary()})"
 
 
-def _file_sizes(files):
-  def size(path):
-    try:
-      return tf.io.gfile.stat(path).length
-    except tf.errors.OpError:
-      return -1
+def _file_sizes(files, compressions):
   with concurrent.futures.ThreadPoolExecutor(16) as pool:
-    return list(pool.map(size, files))
+    return list(pool.map(records_lib.content_size, files, compressions))
 
 
-def _read_file_skipping(filename, size):
-  """Records of one file, then an end marker with the bytes left unread by a read error."""
-  records = tf.data.TFRecordDataset(filename, buffer_size=_TFRECORD_BUFFER_BYTES).ignore_errors()
+def _read_file_skipping(filename, size, compression):
+  """Records of one file, then an end marker with the bytes left unread by a read error
+  (`size`: the bytes of its decompressed content)."""
+  records = tf.data.TFRecordDataset(filename, compression_type=compression,
+                                    buffer_size=_TFRECORD_BUFFER_BYTES).ignore_errors()
   records = records.map(lambda r: (r, tf.constant(False), tf.constant(-1, tf.int64)))
   end = tf.data.Dataset.from_tensors((tf.constant(""), tf.constant(True), size))
 
@@ -460,7 +458,7 @@ class Batches(typing.NamedTuple):
 def load_dataset(data_pattern, spec, *, batch_size=1024, shuffle=False, num_epochs=1,
                  dequantize=True, num_readers=8, input_context=None, drop_remainder=False,
                  skip_corrupt_records=False, seed=None, shuffle_buffer_size=None,
-                 batch_parse_frames=None):
+                 batch_parse_frames=None, require_labels=False):
   """YouTube-8M batches (dicts, see `parse_serialized`) of the records `spec` describes.
 
   The files are checked first (`checks.check_files`: the first record of each file, so a
@@ -493,6 +491,8 @@ def load_dataset(data_pattern, spec, *, batch_size=1024, shuffle=False, num_epoc
       BATCH_PARSE_BELOW_FRAMES frames, where it takes less CPU per record, per-record
       parsing for real-length videos, where that takes less (docs/PERFORMANCE.md,
       benchmarks/input_pipeline.py).
+    require_labels: refuse files whose records have no labels (the test split), for
+      training and evaluation.
 
   Returns:
     `Batches(dataset, skip_counter, files)`.
@@ -505,7 +505,8 @@ def load_dataset(data_pattern, spec, *, batch_size=1024, shuffle=False, num_epoc
       files, frame_features=spec.frame_features, feature_names=spec.feature_names,
       feature_sizes=spec.feature_sizes, num_classes=spec.num_classes,
       segment_labels=spec.segment_labels, max_frames=spec.max_frames,
-      skip_corrupt_records=skip_corrupt_records)["first_record_frames"]
+      skip_corrupt_records=skip_corrupt_records,
+      require_labels=require_labels)["first_record_frames"]
   if batch_parse_frames is None:
     # Short videos: the per-record overhead dominates, batch parsing wins; long videos:
     # the parse dominates and batching the serialized records only adds copies.
@@ -515,15 +516,17 @@ def load_dataset(data_pattern, spec, *, batch_size=1024, shuffle=False, num_epoc
   deterministic = (not shuffle) or seed is not None
   repeat = None if (num_epochs is None or num_epochs <= 0) else int(num_epochs)
 
+  compressions = records_lib.detect_compressions(files)  # "" (plain), GZIP or ZLIB
   if skip_corrupt_records:
     counter = SkipCounter()
     file_ds = tf.data.Dataset.from_tensor_slices(
-        (files, tf.constant(_file_sizes(files), tf.int64)))
+        (files, tf.constant(_file_sizes(files, compressions), tf.int64), compressions))
     read = _read_file_skipping
   else:
     counter = None
-    file_ds = tf.data.Dataset.from_tensor_slices(files)
-    read = lambda f: tf.data.TFRecordDataset(f, buffer_size=_TFRECORD_BUFFER_BYTES)
+    file_ds = tf.data.Dataset.from_tensor_slices((files, compressions))
+    read = lambda f, c: tf.data.TFRecordDataset(f, compression_type=c,
+                                                buffer_size=_TFRECORD_BUFFER_BYTES)
   if shuffle:
     file_ds = file_ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
   file_ds = file_ds.repeat(repeat)

@@ -7,10 +7,23 @@ Frame-level records are `tf.train.SequenceExample`s:
   context "id", "labels" (+ "segment_labels", "segment_start_times", "segment_end_times",
   "segment_scores" in the 2019 segment data); feature lists "rgb" and "audio", one bytes
   value per frame holding D uint8 quantized values.
+
+TFRecord files may be GZIP- or ZLIB-compressed (e.g. `train0000.tfrecord.gz`):
+`detect_compression` tells them apart by their first bytes (a plain file starts with a
+record header whose checksum it verifies), and the readers here and in readers.py pass
+the result to `tf.data.TFRecordDataset(compression_type=...)`.
 """
+
+import concurrent.futures
+import zlib
 
 import numpy as np
 import tensorflow as tf
+
+GZIP, ZLIB = "GZIP", "ZLIB"
+_HEADER_BYTES = 12  # uint64 record length + masked crc32c of those 8 bytes
+_GZIP_MAGIC = b"\x1f\x8b"
+_PEEK_BYTES = 1 << 16
 
 
 def bytes_feature(values):
@@ -100,12 +113,164 @@ def write_tfrecord(path, records):
   return count
 
 
-def iterate_records(path, batch_size=256):
-  """Yields the serialized records of one TFRecord file (eager; raises tf.errors.DataLossError)."""
-  dataset = tf.data.TFRecordDataset(str(path)).batch(batch_size)
-  for batch in dataset:
+def iterate_records(path, batch_size=256, compression_type=None):
+  """Yields the serialized records of one TFRecord file (eager; raises tf.errors.DataLossError).
+
+  `compression_type` "", "GZIP" or "ZLIB"; None detects it (`detect_compression`).
+  """
+  if compression_type is None:
+    compression_type = detect_compression(path) or ""
+  dataset = tf.data.TFRecordDataset(str(path), compression_type=compression_type)
+  for batch in dataset.batch(batch_size):
     for raw in batch.numpy():
       yield raw
+
+
+def record_dataset(files, compression_types=None):
+  """A dataset of the serialized records of `files`, in order, each file read with its
+  compression ("", "GZIP" or "ZLIB"; default: detected)."""
+  if compression_types is None:
+    compression_types = detect_compressions(files)
+  files = tf.data.Dataset.from_tensor_slices((list(files), list(compression_types)))
+  return files.flat_map(lambda path, compression: tf.data.TFRecordDataset(
+      path, compression_type=compression))
+
+
+# ----------------------------------------------------------------------------------------
+# The container: plain, GZIP or ZLIB
+# ----------------------------------------------------------------------------------------
+
+def _crc32c_table():
+  table = []
+  for byte in range(256):
+    crc = byte
+    for _ in range(8):
+      crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    table.append(crc)
+  return table
+
+
+_CRC32C_TABLE = _crc32c_table()
+
+
+def masked_crc32c(data):
+  """The checksum TFRecord framing stores: crc32c (Castagnoli), rotated and offset."""
+  crc = 0xFFFFFFFF
+  for byte in data:
+    crc = _CRC32C_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+  crc ^= 0xFFFFFFFF
+  return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def is_record_header(data):
+  """True when `data` starts with a TFRecord header (length + its valid checksum)."""
+  return (len(data) >= _HEADER_BYTES and
+          masked_crc32c(data[:8]) == int.from_bytes(data[8:_HEADER_BYTES], "little"))
+
+
+def read_prefix(path, size, compression_type=""):
+  """The first `size` bytes of a file's content (decompressed), fewer if it ends first or
+  its compressed stream breaks."""
+  decoder = None
+  if compression_type:
+    decoder = zlib.decompressobj(31 if compression_type == GZIP else 15)  # 31: gzip header
+  content = bytearray()
+  with tf.io.gfile.GFile(str(path), "rb") as handle:
+    while len(content) < size:
+      chunk = handle.read(_PEEK_BYTES)
+      if not chunk:
+        break
+      if decoder is None:
+        content += chunk
+        continue
+      try:
+        content += decoder.decompress(chunk)
+      except zlib.error:
+        break
+      if decoder.eof:
+        break
+  return bytes(content[:size])
+
+
+def detect_compression(path, head=None):
+  """"" for a plain TFRecord file, "GZIP" or "ZLIB" for a compressed one; None when the
+  file is none of these (not a TFRecord file, or its first record header is corrupted).
+
+  Reliable: a plain file must start with a record header whose checksum matches, and a
+  compressed one must decompress to such a header. `head`: the file's first bytes, if read.
+  """
+  head = read_prefix(path, _HEADER_BYTES) if head is None else head
+  if is_record_header(head):
+    return ""
+  candidates = []
+  if head[:2] == _GZIP_MAGIC:
+    candidates.append(GZIP)
+  if len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0:
+    candidates.append(ZLIB)  # RFC 1950 header: deflate, check bits
+  for compression in candidates:
+    if is_record_header(read_prefix(path, _HEADER_BYTES, compression)):
+      return compression
+  return None
+
+
+def detect_compressions(files, max_workers=16):
+  """`detect_compression` of each file ("" where undetectable: the reader reports it)."""
+  def detect(path):
+    try:
+      return detect_compression(path) or ""
+    except (tf.errors.OpError, OSError):
+      return ""
+  if len(files) <= 1:
+    return [detect(path) for path in files]
+  with concurrent.futures.ThreadPoolExecutor(min(max_workers, len(files))) as pool:
+    return list(pool.map(detect, files))
+
+
+def scan_compressed(path, compression_type):
+  """(bytes of decompressed content, intact) of a GZIP or ZLIB file, decompressed to its end.
+
+  `intact` is False when the stream is cut short or corrupt. TensorFlow's reader does not
+  always say so: on the same cut file it sometimes raises DataLossError and sometimes just
+  ends the file early, after the last complete record; so compressed files are checked
+  here (once per file version: see `compressed_stream`).
+  """
+  decoder = zlib.decompressobj(31 if compression_type == GZIP else 15)
+  total = 0
+  with tf.io.gfile.GFile(str(path), "rb") as handle:
+    while not decoder.eof:
+      chunk = handle.read(1 << 20)
+      if not chunk:
+        break
+      try:
+        total += len(decoder.decompress(chunk))
+      except zlib.error:
+        return total, False
+  return total, decoder.eof
+
+
+_SCANNED = {}  # (path, size, mtime) -> scan_compressed(path, ...)
+
+
+def compressed_stream(path, compression_type):
+  """`scan_compressed`, remembered while the file (its size and mtime) does not change."""
+  stat = tf.io.gfile.stat(str(path))
+  key = (str(path), compression_type, stat.length, stat.mtime_nsec)
+  if key not in _SCANNED:
+    _SCANNED[key] = scan_compressed(path, compression_type)
+  return _SCANNED[key]
+
+
+def content_size(path, compression_type=""):
+  """Bytes of a file's TFRecord content (-1 when it cannot be read), for counting what
+  `--skip_corrupt_records` could not read: the file's size, or its decompressed size plus
+  one byte standing for the unreadable rest of a broken compressed stream."""
+  try:
+    if not compression_type:
+      return tf.io.gfile.stat(str(path)).length
+    size, intact = compressed_stream(path, compression_type)
+    return size if intact else size + 1
+  except (tf.errors.OpError, OSError):
+    return -1
 
 
 def parse_record(raw):

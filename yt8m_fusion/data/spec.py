@@ -11,6 +11,7 @@ from yt8m_fusion.errors import UserError
 
 # Frames in a segment of the 2019 segment-rated data.
 SEGMENT_SIZE = 5
+SEGMENTS_NEED_FRAMES = "--segment_labels needs frame-level data: add --frame_features"
 # Keys of a batch that are not features.
 BATCH_KEYS = ("video_ids", "num_frames", "labels", "label_weights")
 
@@ -63,7 +64,7 @@ class DataSpec:
       if int(value) < 1:
         raise UserError(f"{what} must be at least 1, got {value}")
     if self.segment_labels and not self.frame_features:
-      raise UserError("--segment_labels needs frame-level data: add --frame_features")
+      raise UserError(SEGMENTS_NEED_FRAMES)
     if self.segment_labels and self.max_frames < SEGMENT_SIZE:
       raise UserError(f"max_frames={self.max_frames} is shorter than a {SEGMENT_SIZE}-frame "
                       "segment")

@@ -37,6 +37,13 @@ class ModelConfig:
           f"{len(self.feature_sizes)} sizes ({','.join(map(str, self.feature_sizes))}); "
           "give one size per feature name")
 
+  def param(self, name):
+    """A hyper-parameter value; a KeyError names the missing flag."""
+    try:
+      return self.params[name]
+    except KeyError:
+      raise KeyError(f"model hyper-parameter '{name}' is not in the ModelConfig") from None
+
   def to_json_dict(self):
     return {
         "model": self.model,
@@ -50,20 +57,47 @@ class ModelConfig:
 
   @classmethod
   def from_json_dict(cls, data, source="model_flags.json"):
-    """Reads our format and the starter's five-key format (num_classes 3862, no params)."""
+    """Reads our format and the starter's five-key format (num_classes 3862, no params).
+
+    A UserError names `source`, the key and what was expected for a value of the wrong
+    type (e.g. a hand-edited file).
+    """
+    written_by = "expected a model_flags.json written by train.py"
+    if not isinstance(data, dict):
+      raise UserError(f"{source} holds a JSON {type(data).__name__}, not an object; {written_by}")
     missing = [key for key in STARTER_KEYS if key not in data]
     if missing:
-      raise UserError(f"{source} lacks the keys {', '.join(missing)}; expected a model_flags.json "
-                      "written by train.py")
-    return cls(
-        model=data["model"],
-        feature_names=[n.strip() for n in data["feature_names"].split(",") if n.strip()],
-        feature_sizes=[int(s) for s in str(data["feature_sizes"]).split(",") if s.strip()],
-        frame_features=_frame_features(data["frame_features"], source),
-        num_classes=int(data.get("num_classes", 3862)),
-        label_loss=data["label_loss"],
-        params=dict(data.get("model_params", {})),
-    )
+      raise UserError(f"{source} lacks the keys {', '.join(missing)}; {written_by}")
+
+    def bad(key, expected):
+      return UserError(f"{source}: '{key}' is {data[key]!r}; expected {expected}, as train.py "
+                       "writes it")
+
+    for key in ("model", "label_loss"):
+      if not isinstance(data[key], str) or not data[key].strip():
+        raise bad(key, "a name")
+    names = _as_list(data["feature_names"])
+    if names is None or not names:
+      raise bad("feature_names", "comma-separated feature names such as 'mean_rgb,mean_audio'")
+    sizes = _as_list(data["feature_sizes"])
+    if sizes is None or not all(str(size).isdigit() and int(size) > 0 for size in sizes):
+      raise bad("feature_sizes", "comma-separated positive sizes such as '1024,128'")
+    if len(names) != len(sizes):
+      raise UserError(f"{source}: 'feature_names' has {len(names)} names but 'feature_sizes' has "
+                      f"{len(sizes)} sizes; expected one size per name, as train.py writes them")
+    try:
+      frame_features = parse_bool(data["frame_features"])
+    except ValueError:
+      raise bad("frame_features", "true or false") from None
+    num_classes = data.get("num_classes", 3862)
+    if isinstance(num_classes, bool) or not str(num_classes).isdigit() or int(num_classes) < 2:
+      raise bad("num_classes", "an integer >= 2")
+    params = data.get("model_params", {})
+    if not isinstance(params, dict):
+      raise bad("model_params", "an object of model hyper-parameters")
+    return cls(model=data["model"], feature_names=names, feature_sizes=[int(s) for s in sizes],
+               frame_features=frame_features, num_classes=int(num_classes),
+               label_loss=data["label_loss"], params=dict(params))
 
   def to_json(self):
     return json.dumps(self.to_json_dict(), indent=2, sort_keys=False) + "\n"
@@ -77,23 +111,32 @@ class ModelConfig:
     return cls.from_json_dict(data, source)
 
 
-def _frame_features(value, source):
-  try:
-    return parse_bool(value)
-  except ValueError:
-    raise UserError(f"{source}: frame_features={value!r}; expected true or false") from None
+def _as_list(value):
+  """'a, b' or ["a", "b"] (or a bare number, as a starter feature size) -> ['a', 'b'];
+  None for other types."""
+  if isinstance(value, bool):
+    return None
+  if isinstance(value, int):
+    value = str(value)
+  if isinstance(value, str):
+    return [item.strip() for item in value.split(",") if item.strip()]
+  if isinstance(value, list) and all(isinstance(item, (str, int)) and not isinstance(item, bool)
+                                     for item in value):
+    return [str(item).strip() for item in value]
+  return None
 
 
 def parse_bool(value):
-  """A bool, or the words files and flags spell one with ("true"/"yes"/"1", "false"/"no"/"0").
-
-  Raises ValueError for any other string.
-  """
-  if not isinstance(value, str):
+  """A bool from a bool, 0 or 1, or the words files and flags spell one with ("true", "yes",
+  "1", "false", "no", "0"); ValueError for anything else."""
+  if isinstance(value, bool):
+    return value
+  if isinstance(value, int) and value in (0, 1):
     return bool(value)
-  lowered = value.strip().lower()
-  if lowered in ("1", "true", "yes"):
-    return True
-  if lowered in ("0", "false", "no"):
-    return False
+  if isinstance(value, str):
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes"):
+      return True
+    if lowered in ("0", "false", "no"):
+      return False
   raise ValueError(f"{value!r} is not true or false")

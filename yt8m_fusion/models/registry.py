@@ -1,9 +1,11 @@
 """The one registry of models: `--model=NAME` -> builder."""
 
 import dataclasses
+import re
 from typing import Callable
 
 import keras
+import tensorflow as tf
 
 from yt8m_fusion.errors import UserError
 from yt8m_fusion.models import attend_fusion
@@ -125,5 +127,12 @@ def build_model(config: ModelConfig) -> keras.Model:
   if int(config.num_classes) < 1:
     raise UserError(f"--num_classes={config.num_classes}: must be positive")
   inputs = common.build_inputs(config)
-  outputs = spec.builder(config, inputs, hp)
+  try:
+    outputs = spec.builder(config, inputs, hp)
+  except tf.errors.ResourceExhaustedError as error:
+    detail = re.sub(r"\{\{function_node [^}]*\}\}", "", str(getattr(error, "message", error)))
+    detail = " ".join(detail.split())[:160]
+    raise UserError(f"out of memory building {config.model} with --num_classes="
+                    f"{config.num_classes} ({detail}); expected a model that fits this machine: "
+                    "lower --num_classes or the model's size flags") from None
   return keras.Model(inputs, outputs, name=config.model)

@@ -47,7 +47,7 @@ class CheckpointKeeper:
       raise UserError(f"cannot restore {path}: it does not fit the model in model_flags.json "
                       f"({str(error).splitlines()[0]}); pass --start_new_model to start over") \
           from None
-    except tf.errors.OpError as error:
+    except (tf.errors.OpError, IndexError) as error:  # IndexError: a data file cut short
       raise UserError(f"cannot read the checkpoint {path} ({io_utils.describe_error(error)}); "
                       "expected a complete checkpoint: remove it (and its line in the 'checkpoint' file) to "
                       "resume from the one before, or pass --start_new_model") from None

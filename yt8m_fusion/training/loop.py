@@ -153,6 +153,10 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
                  int(keeper.epoch.numpy()))
   if cluster.is_chief:
     train_dir_lib.save_config(train_dir, config)
+    if eval_data_pattern:  # fail now, not after training, on evaluation data that is bad
+      model_inputs.load_batches(eval_data_pattern, spec, batch_size=options.batch_size,
+                                skip_corrupt_records=reading.skip_corrupt_records,
+                                require_labels=True)
 
   skip_counters = []
 
@@ -161,7 +165,7 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
         train_data_pattern, spec, batch_size=options.batch_size, shuffle=reading.shuffle,
         num_epochs=1, num_readers=reading.num_readers,
         skip_corrupt_records=reading.skip_corrupt_records, input_context=input_context,
-        drop_remainder=cluster.needs_static_batches, seed=options.seed)
+        drop_remainder=cluster.needs_static_batches, seed=options.seed, require_labels=True)
     skip_counters.append(batches.skip_counter)
     return model_inputs.training_pairs(batches.dataset, spec)
 
@@ -227,7 +231,8 @@ def evaluate(network, config, data_pattern, train_dir, step, *, batch_size=1024,
                             segment_labels=reading.segment_labels)
   batches = model_inputs.load_batches(data_pattern, spec, batch_size=batch_size,
                                       num_readers=reading.num_readers,
-                                      skip_corrupt_records=reading.skip_corrupt_records)
+                                      skip_corrupt_records=reading.skip_corrupt_records,
+                                      require_labels=True)
   results = evaluation.evaluate(
       network, batches.dataset, config, losses.get_loss(config.label_loss), top_k=top_k,
       f1_threshold=f1_threshold, segment_labels=reading.segment_labels,

@@ -1,4 +1,4 @@
-"""SavedModels that TF Serving loads as they are.
+"""SavedModels that TF Serving loads as they are (yt8m_fusion.export re-exports this module).
 
     export/<step>/                numeric version folder (TF Serving's layout)
       saved_model.pb, variables/

@@ -26,6 +26,12 @@ What LiteRT built-ins cannot express, and what the export does instead:
   - Models with recurrent layers (LstmModel): the LSTM loop's tensor lists need static
     shapes, so the batch size is fixed (1 unless `batch_size` is given; the runtime cuts and
     pads batches to it). Their int8 export is refused: the calibrator cannot run the loop.
+  - Full-integer masked attention (frame-level AttendFusion at int8): a masked key's logit
+    (-2.4e38) has no int8 value, and clamped to the smallest real logit it keeps a share of
+    the softmax that grows with the padding (a 3-frame video in 30 slots lost most of its
+    attention). The masked softmax (SELECT_V2, SOFTMAX) stays float32; everything else,
+    the attention's matmuls included, is int8 (selective quantization with
+    tf.lite.experimental.QuantizationDebugger's denylist).
 
 The model flags, vocabulary, inputs and quantization travel in the file's metadata
 (yt8m_fusion.litert.model_file), which also holds a checksum of the whole file.
@@ -43,6 +49,7 @@ from yt8m_fusion import inputs as model_inputs
 from yt8m_fusion import io_utils
 from yt8m_fusion.errors import UserError
 from yt8m_fusion.litert import model_file
+from yt8m_fusion.models import layers as zoo_layers
 
 QUANTIZATIONS = model_file.QUANTIZATIONS
 SIGNATURE = model_file.SIGNATURE
@@ -62,8 +69,15 @@ def litert_signature(config, max_frames=300, batch_size=None):
   return specs
 
 
-def has_recurrent_layers(model):
-  return any(isinstance(layer, keras.layers.RNN) for layer in model._flatten_layers())  # pylint: disable=protected-access
+def _has_layer(model, layer_type):
+  return any(isinstance(layer, layer_type) for layer in model._flatten_layers())  # pylint: disable=protected-access
+
+
+def float_ops_at_int8(model, config):
+  """Operators kept in float32 by an int8 export (see the module docstring)."""
+  if config.frame_features and _has_layer(model, zoo_layers.SelfAttentionBlock):
+    return ["SELECT_V2", "SOFTMAX"]  # the masked softmax over the frames
+  return []
 
 
 def export_litert(model, config, output_file, *, quantization="none", max_frames=300,
@@ -92,7 +106,7 @@ def export_litert(model, config, output_file, *, quantization="none", max_frames
   """
   if quantization not in QUANTIZATIONS:
     raise UserError(f"--quantization={quantization}: expected one of {', '.join(QUANTIZATIONS)}")
-  recurrent = has_recurrent_layers(model)
+  recurrent = _has_layer(model, keras.layers.RNN)
   if quantization == "int8":
     if recurrent:
       raise UserError(f"--quantization=int8 is not available for {config.model}: its LSTM loop "
@@ -162,8 +176,9 @@ def _convert(model, config, quantization, max_frames, batch_size, calibration_ex
   with tempfile.TemporaryDirectory(prefix="yt8m-litert-") as saved_model:
     # Through a SavedModel: its variables become constants without the 2 GB GraphDef limit.
     archive.write_out(saved_model, verbose=False)
+    denylist = float_ops_at_int8(model, config) if quantization == "int8" else []
     content = _run_converter(saved_model, config, quantization, calibration_examples, names,
-                             int8_only=True)
+                             int8_only=True, denylist=denylist)
     float_ops = []
     if quantization == "int8":
       float_ops = model_file.float_operators(content)
@@ -174,7 +189,8 @@ def _convert(model, config, quantization, max_frames, batch_size, calibration_ex
   return content, float_ops
 
 
-def _run_converter(saved_model, config, quantization, calibration_examples, names, int8_only):
+def _run_converter(saved_model, config, quantization, calibration_examples, names, int8_only,
+                   denylist=()):
   converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, signature_keys=[SIGNATURE])
   converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
   if quantization != "none":
@@ -188,7 +204,14 @@ def _run_converter(saved_model, config, quantization, calibration_examples, name
         [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] if int8_only
         else [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS])
   try:
-    return converter.convert()
+    if not denylist:
+      return converter.convert()
+    # Selective quantization: calibrates, then quantizes all but the denylisted operators.
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=converter.representative_dataset,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_ops=list(denylist)))
+    return debugger.get_nondebug_quantized_model()
   except Exception as error:  # pylint: disable=broad-except
     # The converter raises its own ConverterError (not public), ValueError or RuntimeError.
     text = str(error)
@@ -197,7 +220,7 @@ def _run_converter(saved_model, config, quantization, calibration_examples, name
                       "they stay float32 between DEQUANTIZE and QUANTIZE", config.model,
                       ", ".join(_tf_ops(text)) or _first_line(text))
       return _run_converter(saved_model, config, quantization, calibration_examples, names,
-                            int8_only=False)
+                            int8_only=False, denylist=denylist)
     ops = _tf_ops(text)
     detail = f"TensorFlow ops without a LiteRT built-in: {', '.join(ops)}" if ops else \
         _first_line(text)

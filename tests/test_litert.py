@@ -9,6 +9,7 @@ metadata) and run through the ai_edge_litert interpreter, in this process and as
 import contextlib
 import io
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -479,3 +480,21 @@ def test_a_record_the_model_cannot_read_is_named_or_skipped(dynamic_file, tmp_pa
   result = run_litert_inference(f"--litert_model={dynamic_file}", f"--output_file={output}",
                                 f"--input_data_pattern={truncated}", check=False)
   assert "is truncated" in _error_line(result)
+
+
+def test_the_benchmark_reports_every_variant(video_run, tmp_path):
+  sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+  import litert_bench  # pylint: disable=import-outside-toplevel
+  report = litert_bench.main([
+      f"--train_dirs={video_run['dir']}", f"--data_pattern={REAL_VALIDATE}",
+      f"--calibration_pattern={REAL_TRAIN}", "--calibration_examples=16",
+      "--quantizations=none,dynamic_int8", "--latency_rounds=1", "--latency_calls=2",
+      f"--json={tmp_path / 'report.json'}"])
+  rows = {row["variant"]: row for row in report["models"][0]["variants"]}
+  assert list(rows) == ["keras", "saved_model", "litert none", "litert dynamic_int8"]
+  assert all(row["size_mb"] > 0 and row["latency_batch1_ms"] > 0 and row["latency_samples"] >= 2
+             and row["throughput_batch256_videos_per_s"] > 0 for row in rows.values())
+  assert rows["litert none"]["gap"] == pytest.approx(rows["keras"]["gap"], abs=1e-4)
+  assert rows["litert none"]["max_abs_difference_to_keras"] < 1e-4
+  assert rows["litert dynamic_int8"]["size_mb"] < 0.35 * rows["litert none"]["size_mb"]
+  assert json.load(open(tmp_path / "report.json"))["models"][0]["model"] == "AttendFusion"

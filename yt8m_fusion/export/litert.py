@@ -149,11 +149,11 @@ def _without_padding(example, config, max_frames):
   """A frame-level calibration example with its frames repeated up to max_frames.
 
   int8 ranges are calibrated on real frames only: a padded (zero) frame L2-normalizes
-  through rsqrt(epsilon) = 1e6, and a masked key's logit is -2.4e38; calibrated, either would
-  take the whole int8 range of its tensor and leave no resolution for real values. Left out
-  of the calibration, they are clamped at inference, which changes nothing: padded features
-  are zeros (times any scale), masked keys get (almost) no weight and zero values, and the
-  pooling skips padded frames.
+  through rsqrt(epsilon) = 1e6, which, calibrated, would take the whole int8 range of that
+  tensor and leave no resolution for real frames. Left out of the calibration, padded values
+  are clamped at inference, which changes nothing: they are zeros (times any scale), masked
+  out of the attention (whose masked softmax stays float32: float_ops_at_int8) and skipped
+  by the pooling.
   """
   count = max(int(np.asarray(example["num_frames"]).reshape(-1)[0]), 1)
   frames = np.arange(max_frames) % count

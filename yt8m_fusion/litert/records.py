@@ -184,7 +184,7 @@ class RecordError(Exception):
 def _video_id(context):
   for key in ("id", "video_id"):  # 2018+ data / 2017 data
     feature = context.get(key)
-    if feature is not None and feature.bytes_list.value:
+    if feature is not None and feature.bytes_list.value and feature.bytes_list.value[0]:
       return feature.bytes_list.value[0]
   return b""
 

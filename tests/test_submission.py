@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from yt8m_fusion import io_utils, submission
+from yt8m_fusion import io_utils, submission, submission_format
 from yt8m_fusion.errors import UserError
 
 
 def test_video_line_format_matches_the_starter():
-  line = submission.format_video_line(b"abcd", [3, 17, 0], np.array([0.991708, 1e-05, 1.0],
+  line = submission_format.format_video_line(b"abcd", [3, 17, 0], np.array([0.991708, 1e-05, 1.0],
                                                                      np.float32))
   assert line == "abcd,3 0.991708 17 1e-05 0 1\n"
 
@@ -99,6 +99,6 @@ def test_model_tgz_round_trip(tmp_path):
 
 
 def test_top_k_numpy_sorts_and_breaks_ties_by_index():
-  indexes, scores = submission.top_k_numpy(np.array([[0.1, 0.5, 0.5, 0.9]]), 3)
+  indexes, scores = submission_format.top_k_numpy(np.array([[0.1, 0.5, 0.5, 0.9]]), 3)
   assert indexes.tolist() == [[3, 1, 2]]
   assert scores.tolist() == [[0.9, 0.5, 0.5]]

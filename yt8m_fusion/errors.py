@@ -11,6 +11,10 @@ import re
 import sys
 
 
+# How every program says that a write failed for lack of space.
+DISK_FULL = "the disk is full (No space left on device)"
+
+
 class UserError(Exception):
   """A mistake in the user's input: reported as one line, never as a traceback."""
 

@@ -12,6 +12,7 @@ import uuid
 
 import tensorflow as tf
 
+from yt8m_fusion.errors import DISK_FULL
 from yt8m_fusion.errors import UserError
 
 
@@ -114,9 +115,6 @@ def check_writable_dir(path, flag_name):
   except (tf.errors.OpError, OSError) as error:
     raise UserError(f"{flag_name}={path} cannot be written: {describe_error(error)}; expected a "
                     "writable folder") from None
-
-
-DISK_FULL = "the disk is full (No space left on device)"
 
 
 def describe_error(error):

@@ -1,4 +1,5 @@
-"""Kaggle submission files, in the starter code's formats.
+"""Kaggle submission files, in the starter code's formats (the video-level lines and top-k
+are in submission_format, which the LiteRT runtime shares without TensorFlow).
 
 Video level (2017/2018 challenges):
     VideoId,LabelConfidencePairs
@@ -13,57 +14,21 @@ import io
 import tarfile
 import zlib
 
-import numpy as np
 import tensorflow as tf
 
 from yt8m_fusion import io_utils
+from yt8m_fusion import submission_format
 from yt8m_fusion.data.spec import SEGMENT_SIZE
 from yt8m_fusion.errors import UserError
 
-VIDEO_HEADER = "VideoId,LabelConfidencePairs\n"
 SEGMENT_HEADER = "Class,Segments\n"
 
 
-def format_video_line(video_id, class_indexes, scores):
-  """One CSV line; `video_id` bytes are decoded as UTF-8 (the starter broke on Python 3)."""
-  if isinstance(video_id, bytes):
-    video_id = video_id.decode("utf-8")
-  pairs = " ".join("%i %g" % (int(index), float(score))
-                   for index, score in zip(class_indexes, scores))
-  return f"{video_id},{pairs}\n"
-
-
-class VideoSubmissionWriter:
+class VideoSubmissionWriter(submission_format.VideoSubmissionWriter):
   """Writes the video-level CSV to a temporary file; `commit()` renames it into place."""
 
   def __init__(self, output_file):
-    self.output_file = output_file
-    self._context = io_utils.atomic_output(output_file)
-    self._handle = self._context.__enter__()
-    self._handle.write(VIDEO_HEADER)
-    self._seen = {}
-    self.num_videos = 0
-
-  def add_batch(self, video_ids, class_indexes, scores, source=""):
-    lines = []
-    for video_id, indexes, values in zip(video_ids, class_indexes, scores):
-      if video_id in self._seen:
-        shown = video_id.decode("utf-8", "replace") if isinstance(video_id, bytes) else video_id
-        raise UserError(f"video id {shown!r} appears twice in the inference input{source}; "
-                        "each video must appear once in a submission")
-      self._seen[video_id] = True
-      lines.append(format_video_line(video_id, indexes, values))
-    self._handle.write("".join(lines))
-    self.num_videos += len(lines)
-
-  def commit(self):
-    self._context.__exit__(None, None, None)
-
-  def abort(self, error):
-    try:
-      self._context.__exit__(type(error), error, error.__traceback__)
-    except BaseException:  # pylint: disable=broad-except
-      pass
+    super().__init__(output_file, io_utils.atomic_output)
 
 
 class SegmentRanking:
@@ -189,10 +154,3 @@ def extract_model_tgz(tgz_path, output_dir):
     raise UserError(f"--input_model_tgz={tgz_path} is cut short or corrupt ({error}); expected "
                     "a complete archive written by inference.py --output_model_tgz") from None
   return output_dir
-
-
-def top_k_numpy(probabilities, k):
-  """Indexes and scores of the k highest, highest first (ties: lower class index first)."""
-  k = min(k, probabilities.shape[1])
-  order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
-  return order, np.take_along_axis(probabilities, order, axis=1)

@@ -4,38 +4,41 @@
         --input_data_pattern='/data/test*.tfrecord' --output_file=predictions.csv
 
 The model comes from --train_dir (model_flags.json + latest checkpoint), from
---input_model_tgz, or from an exported SavedModel (--saved_model_dir). With
+--input_model_tgz, from an exported SavedModel (--saved_model_dir), or from a LiteRT file
+(--litert_model, written by python -m yt8m_fusion.export --format=litert). With
 --segment_labels it writes the 2019 segment format (Class,Segments).
 The CSV is written to a temporary file and renamed: no half-written CSV remains.
+
+With --litert_model the program never imports TensorFlow (nor Keras): the ai_edge_litert
+interpreter predicts and yt8m_fusion.litert reads the records, so it runs where only
+ai-edge-litert is installed. The other paths import TensorFlow when they run.
 """
 
 import logging
-import os
+import sys
 import time
 
-import tensorflow as tf
 from absl import app
 from absl import flags
+from absl import logging as absl_logging
 
-from yt8m_fusion import data as yt8m_data
-from yt8m_fusion import export
 from yt8m_fusion.cli import flags as yt8m_flags
-from yt8m_fusion import inputs as model_inputs
-from yt8m_fusion import models
-from yt8m_fusion import submission
-from yt8m_fusion import train_dir as train_dir_lib
-from yt8m_fusion.cli import common
-from yt8m_fusion.data.explain import DATA_ERRORS
-from yt8m_fusion.data.explain import explain_data_error
-from yt8m_fusion.data.explain import log_skipped
-from yt8m_fusion.data.spec import DataSpec
-from yt8m_fusion.errors import UserError, exit_on_user_error, parse_flags
+from yt8m_fusion.errors import UserError, describe_flag_error, exit_on_user_error, parse_flags
 
 FLAGS = flags.FLAGS
+# Imported in the functions that use them, so that --litert_model never loads TensorFlow.
+# pylint: disable=import-outside-toplevel
+
+MODEL_SOURCE_FLAGS = ("train_dir", "input_model_tgz", "saved_model_dir", "litert_model")
 
 
 def define_flags():
   yt8m_flags.define_model_flags()
+  define_program_flags()
+
+
+def define_program_flags():
+  """Every flag but the model's (those import Keras; --litert_model's file holds them)."""
   yt8m_flags.define_data_flags()
   define = yt8m_flags.define_once
   define(flags.DEFINE_string, "train_dir", "", "The folder train.py wrote.")
@@ -58,15 +61,26 @@ def define_flags():
          "--segment_labels: segments kept per class.", lower_bound=1)
   define(flags.DEFINE_string, "segment_label_ids_file", "",
          "--segment_labels: CSV of the rated class ids (header 'Index'); empty: all classes.")
+  define(flags.DEFINE_string, "litert_model", "",
+         "Use this LiteRT file (python -m yt8m_fusion.export --format=litert) instead of a "
+         "checkpoint: predicts with the ai_edge_litert interpreter, without TensorFlow.")
+  define(flags.DEFINE_integer, "litert_num_threads", 0,
+         "--litert_model: interpreter threads; 0: one per CPU core.", lower_bound=0)
+
+
+def check_one_model_source():
+  given = [name for name in MODEL_SOURCE_FLAGS if getattr(FLAGS, name)]
+  if len(given) != 1:
+    raise UserError("give exactly one of --train_dir, --input_model_tgz, --saved_model_dir and "
+                    "--litert_model"
+                    + (f" (got {', '.join('--' + name for name in given)})" if given else ""))
 
 
 def model_source():
   """(train_dir or None, saved_model_dir or None), after checking the flags."""
-  given = [name for name in ("train_dir", "input_model_tgz", "saved_model_dir")
-           if getattr(FLAGS, name)]
-  if len(given) != 1:
-    raise UserError("give exactly one of --train_dir, --input_model_tgz and --saved_model_dir"
-                    + (f" (got {', '.join('--' + name for name in given)})" if given else ""))
+  from yt8m_fusion import export
+  from yt8m_fusion import submission
+  check_one_model_source()
   if FLAGS.input_model_tgz:
     return submission.extract_model_tgz(FLAGS.input_model_tgz, FLAGS.untar_model_dir), None
   if FLAGS.saved_model_dir:
@@ -77,6 +91,13 @@ def model_source():
 
 def predictions_from_checkpoint(train_dir, pattern):
   """Yields (ids, class_indexes, scores) batches from the latest checkpoint."""
+  import tensorflow as tf
+  from yt8m_fusion import inputs as model_inputs
+  from yt8m_fusion import models
+  from yt8m_fusion import submission
+  from yt8m_fusion import train_dir as train_dir_lib
+  from yt8m_fusion.data.explain import DATA_ERRORS, explain_data_error, log_skipped
+  from yt8m_fusion.data.spec import DataSpec
   saved = train_dir_lib.load_config(train_dir)
   config = train_dir_lib.merge_config(saved, yt8m_flags.model_config_from_flags(base=saved),
                                       yt8m_flags.explicit_model_flags(), train_dir)
@@ -129,6 +150,10 @@ def predictions_from_checkpoint(train_dir, pattern):
 
 def predictions_from_saved_model(saved_model_dir, pattern):
   """Yields (ids, class_indexes, scores) through the SavedModel's serving_default."""
+  import tensorflow as tf
+  from yt8m_fusion import data as yt8m_data
+  from yt8m_fusion import export
+  from yt8m_fusion.data.explain import DATA_ERRORS, explain_data_error
   config = export.read_export_config(saved_model_dir)
   if FLAGS.segment_labels:
     raise UserError("--segment_labels works with --train_dir, not --saved_model_dir")
@@ -170,6 +195,11 @@ def predictions_from_saved_model(saved_model_dir, pattern):
 def _skipping_saved_model_batches(signatures, config, pattern):
   """--skip_corrupt_records with --saved_model_dir: the data layer reads, checks and skips
   (counting what it drops); the export's `probabilities` signature predicts."""
+  import tensorflow as tf
+  from yt8m_fusion import export
+  from yt8m_fusion import inputs as model_inputs
+  from yt8m_fusion.data.explain import DATA_ERRORS, explain_data_error, log_skipped
+  from yt8m_fusion.data.spec import DataSpec
   probabilities_fn = signatures[export.PROBABILITIES_SIGNATURE]
   dataset, skip_counter, _ = model_inputs.load_batches(
       pattern, DataSpec.for_model(config, max_frames=FLAGS.max_frames),
@@ -193,9 +223,16 @@ def _skipping_saved_model_batches(signatures, config, pattern):
 def main(argv):
   if len(argv) > 1:
     raise UserError(f"unexpected arguments {' '.join(argv[1:])}; flags are written --name=value")
+  if FLAGS.litert_model:
+    litert_main()
+    return
+  from yt8m_fusion import export
+  from yt8m_fusion import io_utils
+  from yt8m_fusion import submission
+  from yt8m_fusion import train_dir as train_dir_lib
+  from yt8m_fusion.cli import common
   common.setup_logging()
   io_output = FLAGS.output_file
-  from yt8m_fusion import io_utils  # pylint: disable=import-outside-toplevel
   io_utils.check_writable_file(io_output, "--output_file")
   if FLAGS.output_model_tgz:
     io_utils.check_writable_file(FLAGS.output_model_tgz, "--output_model_tgz")
@@ -241,7 +278,56 @@ def main(argv):
     logging.info("Wrote the model to %s", FLAGS.output_model_tgz)
 
 
+def litert_main():
+  """--litert_model: the video-level CSV through the ai_edge_litert interpreter."""
+  from yt8m_fusion import litert
+  from yt8m_fusion.litert import files
+  absl_logging.set_verbosity(max(absl_logging.get_verbosity(), absl_logging.INFO))
+  check_one_model_source()
+  if FLAGS.segment_labels:
+    raise UserError("--segment_labels works with --train_dir, not --litert_model")
+  if FLAGS.output_model_tgz:
+    raise UserError("--output_model_tgz needs --train_dir or --input_model_tgz")
+  files.check_writable_file(FLAGS.output_file, "--output_file")
+  model = litert.LiteRTModel(FLAGS.litert_model, num_threads=FLAGS.litert_num_threads or None)
+  max_frames = model.inputs.max_frames
+  if model.inputs.frame_features and FLAGS["max_frames"].present and \
+      FLAGS.max_frames != max_frames:
+    raise UserError(f"--max_frames={FLAGS.max_frames}: {FLAGS.litert_model} was exported "
+                    f"with --max_frames={max_frames}; drop the flag or export again")
+  pattern = FLAGS.input_data_pattern
+  if not pattern:  # the demo data: locating (or generating) it imports TensorFlow
+    from yt8m_fusion.cli import common
+    pattern = common.demo_patterns(model.inputs.frame_features)["test"]
+  logging.info("Predicting with %s (%s, %s)", FLAGS.litert_model, model.model_name,
+               model.quantization)
+  litert.write_submission(model, pattern, FLAGS.output_file, top_k=FLAGS.top_k,
+                          batch_size=FLAGS.batch_size,
+                          skip_corrupt_records=FLAGS.skip_corrupt_records)
+
+
+def litert_requested(argv):
+  return any(arg.split("=", 1)[0] in ("--litert_model", "-litert_model") for arg in argv[1:])
+
+
+def parse_litert_flags(argv):
+  """parse_flags for the TensorFlow-free program: a model flag gets a one-line reason."""
+  try:
+    return FLAGS(argv)
+  except flags.UnrecognizedFlagError as error:
+    print(f"ERROR: --{error.flagname} is not used with --litert_model: the .tflite file holds "
+          "the model and its flags", file=sys.stderr, flush=True)
+  except flags.Error as error:
+    print(f"ERROR: {describe_flag_error(error, FLAGS)}", file=sys.stderr, flush=True)
+  sys.exit(UserError.exit_code)
+
+
 def run():
+  if litert_requested(sys.argv):
+    # Only the flags that need no Keras: the LiteRT program runs without TensorFlow.
+    define_program_flags()
+    app.run(exit_on_user_error(main), flags_parser=parse_litert_flags)
+    return
   define_flags()
   app.run(exit_on_user_error(main), flags_parser=parse_flags)
 

@@ -303,6 +303,10 @@ class SelfAttentionBlock(keras.layers.Layer):
     logits = ops.cast(ops.matmul(query, key), "float32") * (1.0 / float(key_dim) ** 0.5)
     if attention_mask is not None:  # [B, 1, S] -> [B, 1, 1, S]
       logits = ops.where(ops.expand_dims(attention_mask, 1), logits, _LARGE_NEGATIVE)
+      # Masked keys' values are zeroed too (the same output: their weight is 0). In a
+      # float16 LiteRT export the L2 epsilon rounds to 0, a padded frame's features become
+      # NaN, and 0 * NaN would spread to every frame.
+      value = ops.where(ops.expand_dims(attention_mask, -1), value, ops.zeros_like(value))
     probabilities = ops.cast(ops.softmax(logits, axis=-1), dtype)
     attended = ops.transpose(ops.matmul(probabilities, value), (0, 2, 1, 3))  # [B, T, H, v]
     attended = ops.reshape(attended, (-1, attended.shape[2] * attended.shape[3]))

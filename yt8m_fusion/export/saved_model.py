@@ -1,4 +1,4 @@
-"""SavedModels that TF Serving loads as they are.
+"""SavedModels that TF Serving loads as they are (yt8m_fusion.export re-exports this module).
 
     export/<step>/                numeric version folder (TF Serving's layout)
       saved_model.pb, variables/
@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from yt8m_fusion import data as yt8m_data
 from yt8m_fusion import inputs as model_inputs
+from yt8m_fusion import io_utils
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion.errors import UserError
 
@@ -103,11 +104,8 @@ def export_saved_model(model, config, export_base, step, max_frames=300):
     except tf.errors.OpError:
       logging.warning("Could not remove the partial export %s", temp_path)
     if isinstance(error, (tf.errors.OpError, OSError)):
-      reason = getattr(error, "message", None) or str(error) or type(error).__name__
-      if "No space left on device" in reason:
-        reason = "the disk is full (No space left on device)"
       raise UserError(f"cannot write the SavedModel {final_path}: "
-                      f"{reason.strip().splitlines()[0]}; nothing was exported (the "
+                      f"{io_utils.describe_error(error)}; nothing was exported (the "
                       "checkpoints are saved: rerun the same command to export)") from None
     raise
   logging.info("Exported a SavedModel for TF Serving to %s", final_path)

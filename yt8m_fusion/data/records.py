@@ -20,6 +20,8 @@ import zlib
 import numpy as np
 import tensorflow as tf
 
+from yt8m_fusion.tfrecord_framing import masked_crc32c
+
 GZIP, ZLIB = "GZIP", "ZLIB"
 _HEADER_BYTES = 12  # uint64 record length + masked crc32c of those 8 bytes
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -139,28 +141,6 @@ def record_dataset(files, compression_types=None):
 # ----------------------------------------------------------------------------------------
 # The container: plain, GZIP or ZLIB
 # ----------------------------------------------------------------------------------------
-
-def _crc32c_table():
-  table = []
-  for byte in range(256):
-    crc = byte
-    for _ in range(8):
-      crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    table.append(crc)
-  return table
-
-
-_CRC32C_TABLE = _crc32c_table()
-
-
-def masked_crc32c(data):
-  """The checksum TFRecord framing stores: crc32c (Castagnoli), rotated and offset."""
-  crc = 0xFFFFFFFF
-  for byte in data:
-    crc = _CRC32C_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-  crc ^= 0xFFFFFFFF
-  return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
 
 def is_record_header(data):
   """True when `data` starts with a TFRecord header (length + its valid checksum)."""

@@ -28,6 +28,7 @@ from google.protobuf import message as protobuf_message
 from google.protobuf import message_factory
 
 from yt8m_fusion.errors import UserError
+from yt8m_fusion.tfrecord_framing import masked_crc32c
 
 _PACKAGE = "yt8m_fusion.litert.records"
 
@@ -108,28 +109,6 @@ def list_files(data_pattern):
                       "'/data/yt8m/video/test*.tfrecord'")
     files.extend(path for path in matches if path not in files)
   return files
-
-
-def _crc32c_table():
-  table = []
-  for byte in range(256):
-    crc = byte
-    for _ in range(8):
-      crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    table.append(crc)
-  return table
-
-
-_CRC32C_TABLE = _crc32c_table()
-
-
-def masked_crc32c(data):
-  """TFRecord's masked CRC-32C (Castagnoli) of a few bytes (pure Python: short inputs only)."""
-  crc = 0xFFFFFFFF
-  for byte in data:
-    crc = _CRC32C_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-  crc ^= 0xFFFFFFFF
-  return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 class FramingError(Exception):

@@ -53,7 +53,8 @@ class DataSpec:
                       f"feature sizes ({','.join(map(str, sizes))}); give one size per "
                       "feature name")
     if len(set(names)) != len(names):
-      raise UserError(f"feature names repeat ({','.join(names)}); give each feature once")
+      raise UserError(f"--feature_names={','.join(names)} names a feature twice; give each "
+                      "feature once")
     reserved = set(BATCH_KEYS) & set(names)
     if reserved:
       raise UserError(f"feature name(s) {','.join(sorted(reserved))} clash with the batch "

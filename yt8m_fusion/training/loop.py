@@ -248,7 +248,7 @@ def evaluate(network, config, data_pattern, train_dir, step, *, batch_size=1024,
 
 
 def _check_saved_config(train_dir, config):
-  saved = train_dir_lib.load_config(train_dir, required=False)
+  saved = train_dir_lib.config_to_resume(train_dir)  # None until a checkpoint exists
   if saved is not None and saved.to_json_dict() != config.to_json_dict():
     raise UserError(f"{train_dir_lib.model_flags_path(train_dir)} describes another model than "
                     "the one to train; resume with the saved config, or start a new model in "

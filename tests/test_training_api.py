@@ -125,3 +125,21 @@ def test_regularization_penalty_weighs_the_models_l2_losses():
     l2 = float(tf.add_n(network.losses))
   assert l2 > 0
   assert logs[1.0] - logs[0.0] == pytest.approx(l2, rel=1e-4)
+
+
+def test_train_py_applies_the_models_defaults_only_to_flags_not_given(dataset, tmp_path):
+  from programs import run_program  # pylint: disable=import-outside-toplevel
+  common = ["--model=FCModel", "--fc_hidden_size=8", "--fc_num_layers=1", "--max_steps=1",
+            f"--num_classes={NUM_CLASSES}", "--noexport",
+            f"--train_data_pattern={dataset['video']['train']}"]
+  defaults = training.TrainOptions.for_model("FCModel")
+  run_program("train.py", *common, f"--train_dir={tmp_path / 'a'}")
+  with open(tmp_path / "a" / "model_flags.json") as handle:
+    params = json.load(handle)["model_params"]
+  assert params["input_l2_norm"] == models.default_params("FCModel")["input_l2_norm"]
+  result = run_program("train.py", *common, f"--train_dir={tmp_path / 'b'}",
+                       "--input_l2_norm=joint", "--batch_size=4")
+  with open(tmp_path / "b" / "model_flags.json") as handle:
+    assert json.load(handle)["model_params"]["input_l2_norm"] == "joint"
+  assert "batch 4 per replica" in result.stderr
+  assert f"learning rate {defaults.base_learning_rate:g}" in result.stderr

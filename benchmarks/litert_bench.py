@@ -18,7 +18,8 @@ load hits all of them alike), the throughput at batch 256 (videos/s over one pas
 videos, after a warm-up batch), GAP / F1 / Hit@1 / mAP over all the videos, and the largest
 difference to the Keras model's probabilities.
 
-The LiteRT files are written first, each by the export program in its own process
+The LiteRT files are written first (unless --litert_dir has them), each by the export program
+in its own process
 (`python -m yt8m_fusion.export`, timed end to end), so that the converter's memory (over 10 GB
 for the int8 calibration of the paper-size FCLateFusion) is returned before anything is loaded.
 Then the Keras model and the SavedModel stay loaded, and the LiteRT files are loaded one at a
@@ -79,7 +80,7 @@ class Variant:
 
 
 def build_variants(train_dir, workdir, quantizations, calibration_pattern, calibration_count,
-                   num_threads):
+                   num_threads, litert_dir=""):
   """The Keras model, its SavedModel and one LiteRT file per quantization, loaded."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
@@ -96,6 +97,13 @@ def build_variants(train_dir, workdir, quantizations, calibration_pattern, calib
 
   files = {}
   for quantization in quantizations:
+    if litert_dir:  # written beforehand by the export program (--litert_dir)
+      path = os.path.join(litert_dir, f"{config.model}-{quantization}.tflite")
+      if not os.path.exists(path):
+        _log(f"  litert {quantization}: no {path}, not measured")
+        continue
+      files[quantization] = (path, model_file.read_info(path), None)
+      continue
     path = os.path.join(workdir, f"{config.model}-{quantization}.tflite")
     started = time.time()
     exported = subprocess.run(
@@ -133,8 +141,9 @@ def build_variants(train_dir, workdir, quantizations, calibration_pattern, calib
 
   litert = [Variant(f"litert {quantization}",
                     lambda path=path: LiteRTModel(path, num_threads=num_threads).predict,
-                    os.path.getsize(path), {"export_seconds": round(seconds, 1),
-                                            "float_ops": info["float_ops"]})
+                    os.path.getsize(path),
+                    {"export_seconds": round(seconds, 1) if seconds else None,
+                     "float_ops": info["float_ops"]})
             for quantization, (path, info, seconds) in files.items()]
   return config, model, anchors, litert
 
@@ -231,6 +240,9 @@ def main(argv=None):
                       help="TFRecords whose first videos calibrate int8")
   parser.add_argument("--calibration_examples", type=int, default=256)
   parser.add_argument("--quantizations", default="none,float16,dynamic_int8,int8")
+  parser.add_argument("--litert_dir", default="",
+                      help="take <Model>-<quantization>.tflite from this folder (written by "
+                      "python -m yt8m_fusion.export) instead of exporting them")
   parser.add_argument("--num_threads", type=int, default=os.cpu_count() or 1,
                       help="LiteRT interpreter threads (TensorFlow uses every core)")
   parser.add_argument("--latency_rounds", type=int, default=5)
@@ -255,7 +267,8 @@ def main(argv=None):
     try:
       config, model, anchors, litert = build_variants(
           train_dir, workdir, [q for q in args.quantizations.split(",") if q],
-          args.calibration_pattern, args.calibration_examples, args.num_threads)
+          args.calibration_pattern, args.calibration_examples, args.num_threads,
+          args.litert_dir)
       batches, labels = load_videos(args.data_pattern, config, args.limit_videos or None)
       rows = measure(anchors, litert, batches, labels, config.num_classes,
                      args.latency_rounds, args.latency_calls)

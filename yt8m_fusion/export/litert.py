@@ -192,6 +192,9 @@ def _convert(model, config, quantization, max_frames, batch_size, calibration_ex
 def _run_converter(saved_model, config, quantization, calibration_examples, names, int8_only,
                    denylist=()):
   converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, signature_keys=[SIGNATURE])
+  # TensorFlow's conversion metadata costs a second copy of the model (GBs at paper size);
+  # the file carries ours instead (model_file.embed).
+  converter.exclude_conversion_metadata = True
   converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
   if quantization != "none":
     converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -485,9 +485,11 @@ def test_a_record_the_model_cannot_read_is_named_or_skipped(dynamic_file, tmp_pa
 def test_the_benchmark_reports_every_variant(video_run, tmp_path):
   sys.path.insert(0, os.path.join(REPO, "benchmarks"))
   import litert_bench  # pylint: disable=import-outside-toplevel
+  for quantization in ("none", "dynamic_int8"):  # as the export program names them
+    _export(video_run, tmp_path / f"AttendFusion-{quantization}.tflite", quantization)
   report = litert_bench.main([
       f"--train_dirs={video_run['dir']}", f"--data_pattern={REAL_VALIDATE}",
-      f"--calibration_pattern={REAL_TRAIN}", "--calibration_examples=16",
+      f"--calibration_pattern={REAL_TRAIN}", f"--litert_dir={tmp_path}",
       "--quantizations=none,dynamic_int8", "--latency_rounds=1", "--latency_calls=2",
       f"--json={tmp_path / 'report.json'}"])
   rows = {row["variant"]: row for row in report["models"][0]["variants"]}

@@ -254,7 +254,6 @@ def main(argv=None):
 
   import platform  # pylint: disable=import-outside-toplevel
 
-  import ai_edge_litert  # pylint: disable=import-outside-toplevel,unused-import
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from importlib import metadata  # pylint: disable=import-outside-toplevel
 

@@ -144,10 +144,15 @@ QUANTIZED_TOLERANCES = {"float16": (1e-3, 2e-4, 1e-3), "dynamic_int8": (0.02, 2e
 @pytest.mark.parametrize("quantization", export.QUANTIZATIONS)
 @pytest.mark.parametrize("level", ["video", "frame"])
 def test_every_quantization_builds_runs_and_holds_builtin_ops_only(level, quantization, request,
-                                                                    tmp_path):
+                                                                    tmp_path, caplog):
   run = request.getfixturevalue(f"{level}_run")
   path = tmp_path / "model.tflite"
   info = _export(run, path, quantization)
+  # Full-integer masked attention: the masked softmax stays float32, and the log says so.
+  masked_softmax_kept = level == "frame" and quantization == "int8"
+  assert ("keeps its masked softmax (SELECT_V2, SOFTMAX) in float32" in caplog.text) == \
+      masked_softmax_kept
+  assert ("SOFTMAX" in info["float_ops"]) == masked_softmax_kept
   content = path.read_bytes()
   operators = model_file.operator_names(content)
   assert "FULLY_CONNECTED" in operators

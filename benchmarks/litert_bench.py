@@ -18,10 +18,13 @@ load hits all of them alike), the throughput at batch 256 (videos/s over one pas
 videos, after a warm-up batch), GAP / F1 / Hit@1 / mAP over all the videos, and the largest
 difference to the Keras model's probabilities.
 
-Memory: the LiteRT files are written first (the converter's memory is released before anything
-is loaded); the Keras model and the SavedModel stay loaded, and the LiteRT files are loaded one
-at a time, each timed in rounds that alternate it with those two (the paper-size FCLateFusion
-takes 1.4 GB per float32 copy, and the interpreter packs its own copy of the weights).
+The LiteRT files are written first (unless --litert_dir has them), each by the export program
+in its own process
+(`python -m yt8m_fusion.export`, timed end to end), so that the converter's memory (over 10 GB
+for the int8 calibration of the paper-size FCLateFusion) is returned before anything is loaded.
+Then the Keras model and the SavedModel stay loaded, and the LiteRT files are loaded one at a
+time, each timed in rounds that alternate it with those two (FCLateFusion takes 1.4 GB per
+float32 copy, and the interpreter packs its own copy of the weights).
 """
 
 import argparse
@@ -30,12 +33,14 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, _REPO)
 
 BATCH_SIZE = 256
 
@@ -63,18 +68,6 @@ def load_videos(pattern, config, limit=None):
   return batches, np.concatenate(labels)
 
 
-def calibration_examples(pattern, config, count):
-  import itertools  # pylint: disable=import-outside-toplevel
-
-  from yt8m_fusion import inputs as model_inputs  # pylint: disable=import-outside-toplevel
-  from yt8m_fusion.data.spec import DataSpec  # pylint: disable=import-outside-toplevel
-  dataset = model_inputs.load_batches(pattern, DataSpec.for_model(config), batch_size=1,
-                                      num_readers=1).dataset
-  return [{name: value.numpy() for name, value in
-           model_inputs.select_model_inputs(batch, config).items()}
-          for batch in itertools.islice(dataset, count)]
-
-
 def directory_bytes(path):
   return sum(os.path.getsize(os.path.join(folder, name))
              for folder, _, names in os.walk(path) for name in names)
@@ -90,7 +83,7 @@ class Variant:
 
 
 def build_variants(train_dir, workdir, quantizations, calibration_pattern, calibration_count,
-                   num_threads):
+                   num_threads, litert_dir=""):
   """The Keras model, its SavedModel and one LiteRT file per quantization, loaded."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
@@ -98,25 +91,41 @@ def build_variants(train_dir, workdir, quantizations, calibration_pattern, calib
   from yt8m_fusion import models  # pylint: disable=import-outside-toplevel
   from yt8m_fusion import train_dir as train_dir_lib  # pylint: disable=import-outside-toplevel
   from yt8m_fusion.litert import LiteRTModel  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.litert import model_file  # pylint: disable=import-outside-toplevel
 
   config = train_dir_lib.load_config(train_dir)
   checkpoint = train_dir_lib.require_checkpoint(train_dir)
-  model = models.build_model(config)
-  train_dir_lib.restore_weights(model, checkpoint)
   step = train_dir_lib.checkpoint_step(checkpoint)
-  _log(f"{config.model}: {model.count_params():,} parameters, {checkpoint}")
+  _log(f"{config.model}: {checkpoint}")
 
   files = {}
   for quantization in quantizations:
+    if litert_dir:  # written beforehand by the export program (--litert_dir)
+      path = os.path.join(litert_dir, f"{config.model}-{quantization}.tflite")
+      if not os.path.exists(path):
+        _log(f"  litert {quantization}: no {path}, not measured")
+        continue
+      files[quantization] = (path, model_file.read_info(path), None)
+      continue
     path = os.path.join(workdir, f"{config.model}-{quantization}.tflite")
-    examples = (calibration_examples(calibration_pattern, config, calibration_count)
-                if quantization == "int8" else None)
     started = time.time()
-    info = export.export_litert(model, config, path, quantization=quantization,
-                                calibration_examples=examples, step=step)
+    exported = subprocess.run(
+        [sys.executable, "-m", "yt8m_fusion.export", f"--train_dir={train_dir}",
+         "--format=litert", f"--quantization={quantization}", f"--output_file={path}",
+         f"--calibration_data_pattern={calibration_pattern}",
+         f"--calibration_examples={calibration_count}"],
+        cwd=_REPO, capture_output=True, text=True, check=False)
+    if exported.returncode:
+      raise RuntimeError(f"the export of {train_dir} at {quantization} failed:\n"
+                         f"{exported.stderr[-3000:]}")
+    info = model_file.read_info(path)
     files[quantization] = (path, info, time.time() - started)
-    _log(f"  litert {quantization}: {info['bytes'] / 1e6:.1f} MB in {time.time() - started:.0f} s")
-    gc.collect()
+    _log(f"  litert {quantization}: {os.path.getsize(path) / 1e6:.1f} MB, exported in "
+         f"{time.time() - started:.0f} s")
+
+  model = models.build_model(config)
+  train_dir_lib.restore_weights(model, checkpoint)
+  _log(f"{config.model}: {model.count_params():,} parameters")
 
   keras_path = os.path.join(workdir, f"{config.model}.keras")
   model.save(keras_path)
@@ -135,8 +144,9 @@ def build_variants(train_dir, workdir, quantizations, calibration_pattern, calib
 
   litert = [Variant(f"litert {quantization}",
                     lambda path=path: LiteRTModel(path, num_threads=num_threads).predict,
-                    info["bytes"], {"export_seconds": round(seconds, 1),
-                                    "float_ops": info["float_ops"]})
+                    os.path.getsize(path),
+                    {"export_seconds": round(seconds, 1) if seconds else None,
+                     "float_ops": info["float_ops"]})
             for quantization, (path, info, seconds) in files.items()]
   return config, model, anchors, litert
 
@@ -233,6 +243,9 @@ def main(argv=None):
                       help="TFRecords whose first videos calibrate int8")
   parser.add_argument("--calibration_examples", type=int, default=256)
   parser.add_argument("--quantizations", default="none,float16,dynamic_int8,int8")
+  parser.add_argument("--litert_dir", default="",
+                      help="take <Model>-<quantization>.tflite from this folder (written by "
+                      "python -m yt8m_fusion.export) instead of exporting them")
   parser.add_argument("--num_threads", type=int, default=os.cpu_count() or 1,
                       help="LiteRT interpreter threads (TensorFlow uses every core)")
   parser.add_argument("--latency_rounds", type=int, default=5)
@@ -244,7 +257,6 @@ def main(argv=None):
 
   import platform  # pylint: disable=import-outside-toplevel
 
-  import ai_edge_litert  # pylint: disable=import-outside-toplevel,unused-import
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from importlib import metadata  # pylint: disable=import-outside-toplevel
 
@@ -257,7 +269,8 @@ def main(argv=None):
     try:
       config, model, anchors, litert = build_variants(
           train_dir, workdir, [q for q in args.quantizations.split(",") if q],
-          args.calibration_pattern, args.calibration_examples, args.num_threads)
+          args.calibration_pattern, args.calibration_examples, args.num_threads,
+          args.litert_dir)
       batches, labels = load_videos(args.data_pattern, config, args.limit_videos or None)
       rows = measure(anchors, litert, batches, labels, config.num_classes,
                      args.latency_rounds, args.latency_calls)

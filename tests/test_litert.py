@@ -145,10 +145,15 @@ QUANTIZED_TOLERANCES = {"float16": (1e-3, 2e-4, 1e-3), "dynamic_int8": (0.02, 2e
 @pytest.mark.parametrize("quantization", export.QUANTIZATIONS)
 @pytest.mark.parametrize("level", ["video", "frame"])
 def test_every_quantization_builds_runs_and_holds_builtin_ops_only(level, quantization, request,
-                                                                    tmp_path):
+                                                                    tmp_path, caplog):
   run = request.getfixturevalue(f"{level}_run")
   path = tmp_path / "model.tflite"
   info = _export(run, path, quantization)
+  # Full-integer masked attention: the masked softmax stays float32, and the log says so.
+  masked_softmax_kept = level == "frame" and quantization == "int8"
+  assert ("keeps its masked softmax (SELECT_V2, SOFTMAX) in float32" in caplog.text) == \
+      masked_softmax_kept
+  assert ("SOFTMAX" in info["float_ops"]) == masked_softmax_kept
   content = path.read_bytes()
   operators = model_file.operator_names(content)
   assert "FULLY_CONNECTED" in operators
@@ -486,9 +491,11 @@ def test_a_record_the_model_cannot_read_is_named_or_skipped(dynamic_file, tmp_pa
 def test_the_benchmark_reports_every_variant(video_run, tmp_path):
   sys.path.insert(0, os.path.join(REPO, "benchmarks"))
   import litert_bench  # pylint: disable=import-outside-toplevel
+  for quantization in ("none", "dynamic_int8"):  # as the export program names them
+    _export(video_run, tmp_path / f"AttendFusion-{quantization}.tflite", quantization)
   report = litert_bench.main([
       f"--train_dirs={video_run['dir']}", f"--data_pattern={REAL_VALIDATE}",
-      f"--calibration_pattern={REAL_TRAIN}", "--calibration_examples=16",
+      f"--calibration_pattern={REAL_TRAIN}", f"--litert_dir={tmp_path}",
       "--quantizations=none,dynamic_int8", "--latency_rounds=1", "--latency_calls=2",
       f"--json={tmp_path / 'report.json'}"])
   rows = {row["variant"]: row for row in report["models"][0]["variants"]}

@@ -135,6 +135,9 @@ def main(argv):
   elif FLAGS.output_file:
     raise UserError("--output_file is for --format=litert; --format=saved_model writes "
                     "--export_dir/<step>/ (default train_dir/export)")
+  elif FLAGS.quantization != "none":
+    raise UserError(f"--quantization={FLAGS.quantization} is for --format=litert; the "
+                    "SavedModel keeps the trained float32 weights")
   checkpoint = train_dir_lib.require_checkpoint(FLAGS.train_dir)
   step = train_dir_lib.checkpoint_step(checkpoint)
   model = models.build_model(config)

@@ -70,7 +70,9 @@ def litert_signature(config, max_frames=300, batch_size=None):
 
 
 def _has_layer(model, layer_type):
-  return any(isinstance(layer, layer_type) for layer in model._flatten_layers())  # pylint: disable=protected-access
+  """True when the functional `model` has a layer of `layer_type` (the zoo's recurrent and
+  attention layers are layers of the model itself, not nested)."""
+  return any(isinstance(layer, layer_type) for layer in model.layers)
 
 
 def float_ops_at_int8(model, config):
@@ -177,6 +179,10 @@ def _convert(model, config, quantization, max_frames, batch_size, calibration_ex
     # Through a SavedModel: its variables become constants without the 2 GB GraphDef limit.
     archive.write_out(saved_model, verbose=False)
     denylist = float_ops_at_int8(model, config) if quantization == "int8" else []
+    if denylist:
+      logging.warning("--quantization=int8: %s keeps its masked softmax (%s) in float32: a "
+                      "masked frame's logit has no int8 value; the rest is int8",
+                      config.model, ", ".join(denylist))
     content = _run_converter(saved_model, config, quantization, calibration_examples, names,
                              int8_only=True, denylist=denylist)
     float_ops = []
@@ -192,6 +198,9 @@ def _convert(model, config, quantization, max_frames, batch_size, calibration_ex
 def _run_converter(saved_model, config, quantization, calibration_examples, names, int8_only,
                    denylist=()):
   converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, signature_keys=[SIGNATURE])
+  # TensorFlow's conversion metadata costs a second copy of the model (GBs at paper size);
+  # the file carries ours instead (model_file.embed).
+  converter.exclude_conversion_metadata = True
   converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
   if quantization != "none":
     converter.optimizations = [tf.lite.Optimize.DEFAULT]

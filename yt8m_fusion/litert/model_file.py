@@ -51,7 +51,7 @@ def embed(content, info):
     info: a JSON-serializable dict (the keys in the module docstring, less file_crc32).
 
   Returns:
-    The new file's bytes.
+    The new file's bytes (a bytearray: a GB-sized model is not copied once more).
   """
   model = flatbuffer_utils.convert_bytearray_to_object(content)
   payload = dict(info, format=FORMAT, format_version=FORMAT_VERSION,
@@ -67,7 +67,7 @@ def embed(content, info):
   output = flatbuffer_utils.convert_object_to_bytearray(model)
   digits_at = _locate(np.frombuffer(output, np.uint8))[1]
   output[digits_at:digits_at + 8] = b"%08x" % _crc32(memoryview(output), digits_at)
-  return bytes(output)
+  return output
 
 
 def read_info(path):

@@ -269,7 +269,7 @@ def test_the_container_is_detected_and_compressed_files_read_like_plain_ones(tmp
                       "notes.txt": None, "damaged.tfrecord": None, "empty.tfrecord": None}
 
   def ids(pattern, **kwargs):
-    return [v for batch in data.load_dataset(pattern, batch_size=4, **VIDEO_KW, **kwargs)
+    return [v for batch in data.load_dataset(pattern, VIDEO, batch_size=4, **kwargs).dataset
             for v in batch["video_ids"].numpy().tolist()]
   expected = ids(plain)
   assert len(expected) == 6
@@ -292,11 +292,11 @@ def test_a_cut_gzip_file_is_named_and_skipped_with_its_decompressed_bytes(tmp_pa
   cut.write_bytes(compressed[:len(compressed) // 2])
   with pytest.raises(UserError, match=r"videos.tfrecord.gz: the GZIP-compressed file is cut "
                                       r"short or corrupt after \d+ bytes of content"):
-    data.load_dataset(str(cut), batch_size=8, **VIDEO_KW)
-  dataset = data.load_dataset(str(cut), batch_size=8, skip_corrupt_records=True, **VIDEO_KW)
-  read = sum(int(batch["video_ids"].shape[0]) for batch in dataset)
+    data.load_dataset(str(cut), VIDEO, batch_size=8)
+  batches = data.load_dataset(str(cut), VIDEO, batch_size=8, skip_corrupt_records=True)
+  read = sum(int(batch["video_ids"].shape[0]) for batch in batches.dataset)
   assert 0 < read < 40
-  assert dataset.skip_counter.unreadable_files == 1 and dataset.skip_counter.unreadable_bytes > 0
+  assert batches.skip_counter.unreadable_files == 1 and batches.skip_counter.unreadable_bytes > 0
 
 
 def test_every_file_is_looked_at_not_only_the_first(tmp_path):

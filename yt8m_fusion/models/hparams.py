@@ -41,7 +41,8 @@ HPARAMS = (
     HParam("input_l2_norm", "enum", "joint",
            "L2 normalization of the model input inside the graph (eps 1e-12), as the starter "
            "did: 'joint' = one norm over the concatenated features (rgb+audio together, per "
-           "video or per frame), 'per_feature' = each feature separately, 'none' = off.",
+           "video or per frame), 'per_feature' = each feature separately, 'none' = off. "
+           "The FC baselines default to none (docs/TRAINING.md).",
            choices=INPUT_L2_NORM_MODES),
     HParam("frame_pooling", "enum", "mean",
            "How frames are pooled over the valid frames (padding masked with num_frames): by "

@@ -48,25 +48,13 @@ import tensorflow as tf
 from yt8m_fusion import inputs as model_inputs
 from yt8m_fusion import io_utils
 from yt8m_fusion.errors import UserError
+from yt8m_fusion.export.saved_model import feature_signature
 from yt8m_fusion.litert import model_file
 from yt8m_fusion.models import layers as zoo_layers
 
 QUANTIZATIONS = model_file.QUANTIZATIONS
 SIGNATURE = model_file.SIGNATURE
 OUTPUT = model_file.OUTPUT
-
-
-def litert_signature(config, max_frames=300, batch_size=None):
-  """TensorSpecs of the file's inputs, in the model's input order."""
-  specs = []
-  for name, size in zip(config.feature_names, config.feature_sizes):
-    if config.frame_features:
-      specs.append(tf.TensorSpec([batch_size, max_frames, size], tf.uint8, name=name))
-    else:
-      specs.append(tf.TensorSpec([batch_size, size], tf.float32, name=name))
-  if config.frame_features:
-    specs.append(tf.TensorSpec([batch_size], tf.int32, name="num_frames"))
-  return specs
 
 
 def _has_layer(model, layer_type):
@@ -127,7 +115,7 @@ def export_litert(model, config, output_file, *, quantization="none", max_frames
                             for example in calibration_examples]
   content, float_ops = _convert(model, config, quantization, max_frames, batch_size,
                                 calibration_examples)
-  specs = litert_signature(config, max_frames, batch_size)
+  specs = feature_signature(config, batch_size=batch_size, max_frames=max_frames)
   info = {
       "signature": SIGNATURE, "output": OUTPUT,
       "inputs": [{"name": spec.name, "dtype": spec.dtype.name,
@@ -173,8 +161,8 @@ def _convert(model, config, quantization, max_frames, batch_size, calibration_ex
   def probabilities(*features):
     return {OUTPUT: tf.cast(model(dict(zip(names, features)), training=False), tf.float32)}
 
-  archive.add_endpoint(SIGNATURE, probabilities,
-                       input_signature=litert_signature(config, max_frames, batch_size))
+  archive.add_endpoint(SIGNATURE, probabilities, input_signature=feature_signature(
+      config, batch_size=batch_size, max_frames=max_frames))
   with tempfile.TemporaryDirectory(prefix="yt8m-litert-") as saved_model:
     # Through a SavedModel: its variables become constants without the 2 GB GraphDef limit.
     archive.write_out(saved_model, verbose=False)

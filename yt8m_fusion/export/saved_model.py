@@ -32,16 +32,17 @@ SERVING_SIGNATURE = "serving_default"
 PROBABILITIES_SIGNATURE = "probabilities"
 
 
-def feature_signature(config):
-  """TensorSpecs of the model's raw inputs, in input order."""
+def feature_signature(config, *, batch_size=None, max_frames=None):
+  """TensorSpecs of the model's raw inputs, in input order (None: any batch size, any
+  number of frames)."""
   specs = []
   for name, size in zip(config.feature_names, config.feature_sizes):
     if config.frame_features:
-      specs.append(tf.TensorSpec([None, None, size], tf.uint8, name=name))
+      specs.append(tf.TensorSpec([batch_size, max_frames, size], tf.uint8, name=name))
     else:
-      specs.append(tf.TensorSpec([None, size], tf.float32, name=name))
+      specs.append(tf.TensorSpec([batch_size, size], tf.float32, name=name))
   if config.frame_features:
-    specs.append(tf.TensorSpec([None], tf.int32, name="num_frames"))
+    specs.append(tf.TensorSpec([batch_size], tf.int32, name="num_frames"))
   return specs
 
 

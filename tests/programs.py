@@ -30,7 +30,7 @@ class MainResult:
 
 
 def run_main(program, *args):
-  """Runs train/eval/inference's `main` in this process, as `python <program>.py <args>`
+  """Runs train/eval/inference/export's `main` in this process, as `python <program>.py <args>`
   would (same flag parser, same exit_on_user_error), without the start-up cost of a
   new Python. Returns a MainResult; other exceptions propagate (a test sees them as
   the traceback a user would get).
@@ -44,6 +44,7 @@ def run_main(program, *args):
   from absl import flags  # pylint: disable=import-outside-toplevel
 
   from yt8m_fusion.cli import eval as eval_cli  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.cli import export as export_cli  # pylint: disable=import-outside-toplevel
   from yt8m_fusion.cli import inference as inference_cli  # pylint: disable=import-outside-toplevel
   from yt8m_fusion.cli import train as train_cli  # pylint: disable=import-outside-toplevel
   from yt8m_fusion.errors import exit_on_user_error, parse_flags  # pylint: disable=import-outside-toplevel
@@ -51,7 +52,9 @@ def run_main(program, *args):
   modules = {"train": train_cli, "eval": eval_cli, "inference": inference_cli}
   for module in modules.values():
     module.define_flags()
+  modules["export"] = export_cli  # python -m yt8m_fusion.export: its flags only when run
   module = modules[program.removesuffix(".py")]
+  module.define_flags()
   stderr = io.StringIO()
   returncode = 0
   flags.FLAGS.unparse_flags()

@@ -6,8 +6,6 @@ metadata) and run through the ai_edge_litert interpreter, in this process and as
 `inference.py --litert_model` in a fresh one (which must not load TensorFlow).
 """
 
-import contextlib
-import io
 import itertools
 import json
 import os
@@ -19,7 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from programs import REPO, run_program
+from programs import REPO, run_main, run_program
 from yt8m_fusion import data as yt8m_data
 from yt8m_fusion import export
 from yt8m_fusion.cli import flags as yt8m_flags
@@ -343,26 +341,9 @@ def test_saved_model_format_re_exports_the_train_py_savedmodel(video_run, tmp_pa
 
 def run_export_main(*args):
   """python -m yt8m_fusion.export <args>, in this process (no start-up cost)."""
-  from absl import flags  # pylint: disable=import-outside-toplevel
-
-  from programs import MainResult  # pylint: disable=import-outside-toplevel
-  from yt8m_fusion.cli import export as export_cli  # pylint: disable=import-outside-toplevel
-  from yt8m_fusion.errors import exit_on_user_error, parse_flags  # pylint: disable=import-outside-toplevel
-  export_cli.define_flags()
   defaults = ["--format=litert", "--quantization=none", "--output_file=", "--export_dir=",
               "--calibration_data_pattern=", "--vocabulary_file=", "--max_frames=300"]
-  stderr = io.StringIO()
-  returncode = 0
-  flags.FLAGS.unparse_flags()
-  try:
-    with contextlib.redirect_stderr(stderr):
-      try:
-        exit_on_user_error(export_cli.main)(parse_flags(["export", *defaults, *args]))
-      except SystemExit as exit_:
-        returncode = exit_.code if isinstance(exit_.code, int) else 1
-  finally:
-    flags.FLAGS.unparse_flags()
-  return MainResult(returncode, stderr.getvalue())
+  return run_main("export", *defaults, *args)
 
 
 def _error_line(result):

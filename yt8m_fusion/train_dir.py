@@ -355,6 +355,29 @@ def remove_own_files(train_dir):
   return removed
 
 
+def remove_checkpoints(train_dir, keep_latest=False):
+  """Removes train_dir's checkpoints (all, or all but the latest); returns the removed prefixes.
+
+  For finished runs whose export and evaluations are what is kept: a paper-size FC model's
+  checkpoint holds Adam's two slots beside the weights: 4 GB for FC Late Fusion. With `keep_latest` the index
+  is rewritten to name only that one; without, the index goes too.
+  """
+  checkpoints = _intact_checkpoints(train_dir)
+  kept = checkpoints[-1:] if keep_latest else []
+  index_path = os.path.join(train_dir, CHECKPOINT_INDEX_FILE)
+  if kept:
+    name = os.path.basename(kept[0])
+    io_utils.write_text_atomic(index_path, f'model_checkpoint_path: "{name}"\n'
+                               f'all_model_checkpoint_paths: "{name}"\n')
+  elif tf.io.gfile.exists(index_path):
+    tf.io.gfile.remove(index_path)
+  removed = [prefix for prefix in checkpoints if prefix not in kept]
+  for prefix in removed:
+    for path in tf.io.gfile.glob(prefix + ".*"):
+      tf.io.gfile.remove(path)
+  return removed
+
+
 def remove_stale_temporaries(train_dir):
   """Removes what a killed train.py left half-written in train_dir; returns the names.
 

@@ -27,7 +27,7 @@ def define_flags():
   flags.DEFINE_string("output_dir", "reports/paper", "Where runs/, logs/ and the report go.")
   flags.DEFINE_enum("budget", "quick", list(paper.BUDGETS), "quick: small widths, minutes on "
                     "a CPU; full: the paper's sizes (hours on a CPU).")
-  flags.DEFINE_string("models", "", "Comma-separated members (slugs: "
+  flags.DEFINE_list("models", [], "Comma-separated members (slugs: "
                       + ", ".join(m.slug for m in paper.MEMBERS) + "). Default: the nine "
                       "models of the paper's family.")
   flags.DEFINE_string("train_data_pattern", "", "Training TFRecords (video-level mean_rgb + "
@@ -46,6 +46,14 @@ def define_flags():
                        "4716 for the 2017 data).", lower_bound=2)
   flags.DEFINE_bool("restart", False, "Train every model again from scratch instead of "
                     "resuming finished or interrupted runs.")
+  flags.DEFINE_bool("report_only", False, "Train nothing: write the report of the runs that "
+                    "have finished (the others are named in it), e.g. while a long experiment "
+                    "is still to be resumed.")
+  flags.DEFINE_enum("keep_checkpoints", "compared", list(paper.KEEP_CHECKPOINTS),
+                    "Checkpoints kept by finished runs: 'compared' keeps only the latest of "
+                    "Attend-Fusion's and FC Late Fusion's first seed (the report's figures "
+                    "restore them; every run keeps its export and evaluations), 'all' keeps "
+                    "them all (4 GB each for a paper-size FC Late Fusion).")
   flags.DEFINE_bool("dry_run", False, "Print the runs (model, seed, folder) and exit.")
   flags.DEFINE_integer("num_videos", 6, "Videos in the qualitative and attention figures.",
                        lower_bound=1, upper_bound=40)
@@ -88,16 +96,30 @@ def main(argv):
   paper.check_experiment(output_dir, budget, FLAGS.restart, data)
   path = os.path.join(output_dir, paper.EXPERIMENT_FILE)
   previous = {} if FLAGS.restart else paper.read_json(path)
+  if FLAGS.report_only:
+    runs = [run for run in runs if paper.run_finished(budget, run[2])]
+    not_trained = [m.label for m in members if not any(r[0] == m and r[1] == budget.seed
+                                                       for r in runs)]
+    members = tuple(m for m in members if m.label not in not_trained)
+    if not members:
+      raise UserError(f"--report_only: no run in {output_dir} has finished its training to "
+                      f"step {budget.eval_steps[-1]}; expected the experiment's runs there "
+                      "(same --output_dir and --budget as the training command)")
+  else:
+    not_trained = []
   record = {"budget": budget.name, "settings": dataclasses.asdict(budget), "data": data,
             "models": [m.slug for m in members], "seeds": [budget.seed, *seeds],
             "cpu_count": os.cpu_count(), "load_average_before": paper.load_average(),
             "started": time.time()}
   paper.write_json(path, {**previous, **record})
   started = time.time()
-  seconds, train_dirs = paper.train_all(
-      budget, output_dir, members, restart=FLAGS.restart, train_data_pattern=train_pattern,
-      eval_data_pattern=eval_pattern, num_classes=FLAGS.num_classes, seeds=seeds,
-      seed_members=seed_members)
+  if FLAGS.report_only:
+    seconds, train_dirs = {}, [train_dir for _, _, train_dir in runs]
+  else:
+    seconds, train_dirs = paper.train_all(
+        budget, output_dir, members, restart=FLAGS.restart, train_data_pattern=train_pattern,
+        eval_data_pattern=eval_pattern, num_classes=FLAGS.num_classes, seeds=seeds,
+        seed_members=seed_members, keep_checkpoints=FLAGS.keep_checkpoints)
   # Runs trained by an earlier call (a resumed or finished experiment) keep their times.
   per_run = dict(previous.get("seconds_per_model", {}))
   per_run.update(seconds)
@@ -116,7 +138,9 @@ def main(argv):
   report_started = time.time()
   report = paper.write_experiment_report(budget, output_dir, members,
                                          [first_seed[m.label] for m in members], record,
-                                         FLAGS.num_videos, seed_runs=seed_runs)
+                                         FLAGS.num_videos, seed_runs=seed_runs,
+                                         train_data_pattern=FLAGS.train_data_pattern,
+                                         not_trained=not_trained)
   record.update(report_seconds=time.time() - report_started,
                 wall_seconds=time.time() - started)
   paper.write_json(path, record)

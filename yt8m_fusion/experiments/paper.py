@@ -80,12 +80,14 @@ class Budget:
   eval_steps: tuple  # trained to each of these max_steps, evaluated after each
   log_every_n_steps: int
   seed: int = 1
-  params: tuple = (("input_l2_norm", "none"),)  # hyper-parameters of every model
+  # Hyper-parameters of every model, over each model's tuned defaults (the registry's).
+  params: tuple = (("input_l2_norm", "none"),)
   mixed_precision: str = "float32"
 
   def describe(self):
     tokens = self.width // self.token_size
-    params = ", ".join(f"{name}={value}" for name, value in self.params)
+    params = (", ".join(f"{name}={value}" for name, value in self.params) or
+              "each model's tuned preprocessing")
     return (f"{self.name}: hidden width {self.width} (Attend-Fusion: {tokens} tokens of "
             f"{self.token_size}, 4 heads of 32), {self.eval_steps[-1]} steps of "
             f"{self.batch_size} videos, Adam lr {self.learning_rate:g}, evaluated at steps "
@@ -101,10 +103,11 @@ BUDGETS = {
     "full": Budget("full", width=8192, token_size=128, batch_size=256, learning_rate=0.0001,
                    eval_steps=(120, 240, 360, 480, 600), log_every_n_steps=20),
     # The paper's sizes on the real sample (28,792 training videos: 113 steps of 256 an
-    # epoch), evaluated after each epoch; the settings of the tuned defaults
-    # (docs/TRAINING.md).
+    # epoch), evaluated after each epoch; each model's tuned preprocessing
+    # (docs/TRAINING.md); mixed_bfloat16, measured against float32 in docs/REPRODUCTION.md.
     "real": Budget("real", width=8192, token_size=128, batch_size=256, learning_rate=0.0001,
-                   eval_steps=(113, 226, 339, 452), log_every_n_steps=20),
+                   eval_steps=(113, 226, 339, 452), log_every_n_steps=20, params=(),
+                   mixed_precision="mixed_bfloat16"),
 }
 
 # Claims are judged with this margin (GAP points): smaller differences are within the
@@ -115,6 +118,7 @@ GAP_MARGIN = 1.0
 def member_config(member, budget, num_classes=3862):
   """The ModelConfig of `member` under `budget`."""
   params = models.hparams.default_hparams()
+  params.update(models.default_params(member.model))
   params.update(budget.params)
   if member.width_params == "attend":
     params.update(attend_hidden_size=budget.width, attend_token_size=budget.token_size)
@@ -164,6 +168,11 @@ def evaluated_steps(train_dir):
           if name.startswith("metrics-") and name[len("metrics-"):-len(".json")].isdigit()}
 
 
+def run_finished(budget, train_dir):
+  """Whether train_dir holds a run trained and evaluated to the budget's last step."""
+  return budget.eval_steps[-1] in evaluated_steps(train_dir)
+
+
 def chunk_done(train_dir, max_steps, last):
   done = max_steps in evaluated_steps(train_dir)
   if last:
@@ -196,9 +205,18 @@ def check_experiment(output_dir, budget, restart, data):
                     "train again from scratch")
 
 
+KEEP_CHECKPOINTS = ("compared", "all")
+
+
 def train_all(budget, output_dir, members, *, restart=False, train_data_pattern="",
-              eval_data_pattern="", num_classes=None, seeds=(), seed_members=()):
+              eval_data_pattern="", num_classes=None, seeds=(), seed_members=(),
+              keep_checkpoints="compared"):
   """Trains every run of `plan`, chunk by chunk, skipping what is done.
+
+  `keep_checkpoints`: "all", or "compared": a finished run keeps its export and evaluations,
+  and only the first seed of Attend-Fusion and FC Late Fusion keeps its latest checkpoint
+  (the report's qualitative and attention figures restore those), so that the paper-size
+  family fits on a laptop's disk.
 
   Returns ({run folder: seconds} of the runs trained by this call, [train_dir per run]).
   """
@@ -224,6 +242,9 @@ def train_all(budget, output_dir, members, *, restart=False, train_data_pattern=
                      options=member_options(member, budget, max_steps, seed),
                      eval_data_pattern=eval_data_pattern, export=last)
       trained = True
+    if trained and keep_checkpoints != "all":
+      keep = seed == budget.seed and member.label in (ATTEND_FUSION, LATE_FUSION)
+      train_dir_lib.remove_checkpoints(train_dir, keep_latest=keep)
     if trained:
       seconds[name] = time.time() - started
       logging.info("[%d/%d] %s (seed %d): done in %.0f s", number, len(runs), member.label,
@@ -307,11 +328,13 @@ def _millions(value):
 
 
 def write_experiment_report(budget, output_dir, members, train_dirs, record, num_videos=6,
-                            seed_runs=None):
+                            seed_runs=None, train_data_pattern=None, not_trained=()):
   """The report of one run per member (`train_dirs`, in `members` order).
 
   `seed_runs`: {label: [train_dir of each seed]} for the members trained with several
-  seeds; their spread is reported beside the table.
+  seeds; their spread is reported beside the table. `train_data_pattern`: the training
+  data, for the class frequencies of the per-class figures. `not_trained`: labels of
+  members left out because their runs have not finished (named in the report).
   """
   from yt8m_fusion import report as report_lib  # pylint: disable=import-outside-toplevel
   labels = [m.label for m in members]
@@ -328,6 +351,9 @@ def write_experiment_report(budget, output_dir, members, train_dirs, record, num
       "per run: " + ", ".join(f"{name} {value:.0f} s" for name, value in seconds.items())
       + ".",
   ]
+  if not_trained:
+    notes.append("**Not trained yet** (left out of the table; rerunning the experiment's "
+                 "command resumes them): " + ", ".join(not_trained) + ".")
   spread = seed_spread(seed_runs or {})
   if spread:
     notes.append("**Seed-to-seed spread** (GAP at the last evaluation): " + "; ".join(
@@ -343,7 +369,7 @@ def write_experiment_report(budget, output_dir, members, train_dirs, record, num
   result = report_lib.write_report(
       train_dirs, output_dir, labels=labels, extra=extra, extra_columns=("budget",),
       compare=[label for label in (ATTEND_FUSION, LATE_FUSION) if label in labels] or None,
-      num_videos=num_videos,
+      num_videos=num_videos, train_data_pattern=train_data_pattern or None,
       title=f"Attend-Fusion and its baselines ({budget.name} budget)", notes=notes)
   record["claims"] = verdicts
   record["seed_spread"] = {label: gaps for label, (gaps, _) in spread.items()}

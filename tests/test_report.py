@@ -204,6 +204,72 @@ def test_a_run_without_export_reports_its_checkpoint_size(experiment, tmp_path):
   assert run.size_bytes == expected > 0
 
 
+def _checkpoints(train_dir):
+  return sorted(name[:-len(".index")] for name in os.listdir(train_dir)
+                if name.startswith("model.ckpt-") and name.endswith(".index"))
+
+
+def test_compared_runs_keep_only_their_latest_checkpoint(experiment):
+  last = TINY.eval_steps[-1]
+  for train_dir in experiment["train_dirs"]:  # Attend-Fusion and FC Late Fusion, seed 1
+    assert _checkpoints(train_dir) == [f"model.ckpt-{last}"]
+    with open(os.path.join(train_dir, "checkpoint")) as handle:
+      assert f'model_checkpoint_path: "model.ckpt-{last}"' in handle.read()
+    assert report.load_run(train_dir).size_of == "SavedModel"
+
+
+def test_other_runs_keep_export_and_evaluations_only(experiment, tmp_path):
+  audio, logistic = paper.FAMILY[0], paper.REFERENCES[0]
+  output_dir = str(tmp_path / "paper")
+  data = experiment["data"]["video"]
+  paper.train_all(TINY, output_dir, (audio,), train_data_pattern=data["train"],
+                  eval_data_pattern=data["validate"], num_classes=NUM_CLASSES)
+  paper.train_all(TINY, output_dir, (logistic,), train_data_pattern=data["train"],
+                  eval_data_pattern=data["validate"], num_classes=NUM_CLASSES,
+                  keep_checkpoints="all")
+  audio_dir, logistic_dir = (os.path.join(output_dir, "runs", m.slug) for m in (audio, logistic))
+  assert _checkpoints(audio_dir) == [] and not os.path.exists(os.path.join(audio_dir, "checkpoint"))
+  assert paper.run_finished(TINY, audio_dir) and report.load_run(audio_dir).size_of == "SavedModel"
+  assert _checkpoints(logistic_dir)[-1] == f"model.ckpt-{TINY.eval_steps[-1]}"
+  # A finished run is not trained again without its checkpoints.
+  seconds, _ = paper.train_all(TINY, output_dir, (audio,), train_data_pattern=data["train"],
+                               eval_data_pattern=data["validate"], num_classes=NUM_CLASSES)
+  assert seconds == {}
+
+
+def test_the_report_shows_the_finished_members(experiment):
+  members = (paper.FAMILY[0], *MEMBERS)  # FC audio-only was never trained in this folder
+  runs = paper.plan(TINY, experiment["dir"], members, seeds=(2,),
+                    seed_members=(paper.LATE_FUSION,))
+  shown, shown_runs, left_out = paper.finished(TINY, members, runs)
+  assert [m.label for m in shown] == [m.label for m in MEMBERS]
+  assert sorted(d for _, _, d in shown_runs) == sorted(experiment["train_dirs"])
+  assert left_out == ["FC audio-only"]
+
+
+def test_experiment_command_line_selects_and_reports(tmp_path):
+  result = run_program("yt8m_fusion.experiments.paper", "--budget=real", "--dry_run",
+                       "--models=fc_late_fusion,attend_fusion", "--seeds=2",
+                       f"--output_dir={tmp_path}")
+  runs = [line.split("\t") for line in result.stdout.splitlines()]
+  assert [(label, seed) for label, seed, *_ in runs] == [
+      ("FC Late Fusion", "seed 1"), ("FC Late Fusion", "seed 2"), ("Attend-Fusion", "seed 1"),
+      ("Attend-Fusion", "seed 2")]
+  result = run_program("yt8m_fusion.experiments.paper", "--report_only",
+                       f"--output_dir={tmp_path / 'empty'}", check=False)
+  assert result.returncode == 2 and "Traceback" not in result.stderr
+  assert "ERROR: --report_only: no run in" in result.stderr
+
+
+def test_the_real_budget_keeps_each_models_tuned_preprocessing():
+  real = paper.BUDGETS["real"]
+  norms = {m.label: paper.member_config(m, real).params["input_l2_norm"] for m in paper.MEMBERS}
+  assert norms[paper.LATE_FUSION] == norms["FC audio-only"] == "none"
+  assert norms[paper.ATTEND_FUSION] == norms[paper.NO_ATTENTION] == "joint"
+  assert real.mixed_precision == "mixed_bfloat16" and real.batch_size == 256
+  assert "each model's tuned preprocessing" in real.describe()
+
+
 def test_the_quick_budget_trains_the_family_alike():
   budget = paper.BUDGETS["quick"]
   runs = paper.plan(budget, "/out", paper.FAMILY)

@@ -97,10 +97,7 @@ def main(argv):
   path = os.path.join(output_dir, paper.EXPERIMENT_FILE)
   previous = {} if FLAGS.restart else paper.read_json(path)
   if FLAGS.report_only:
-    runs = [run for run in runs if paper.run_finished(budget, run[2])]
-    not_trained = [m.label for m in members if not any(r[0] == m and r[1] == budget.seed
-                                                       for r in runs)]
-    members = tuple(m for m in members if m.label not in not_trained)
+    members, runs, not_trained = paper.finished(budget, members, runs)
     if not members:
       raise UserError(f"--report_only: no run in {output_dir} has finished its training to "
                       f"step {budget.eval_steps[-1]}; expected the experiment's runs there "

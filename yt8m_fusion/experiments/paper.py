@@ -173,6 +173,19 @@ def run_finished(budget, train_dir):
   return budget.eval_steps[-1] in evaluated_steps(train_dir)
 
 
+def finished(budget, members, runs):
+  """What a report can show now: (members, runs, labels of the members left out).
+
+  A run counts when it is trained and evaluated to the budget's last step; a member
+  counts when its first-seed run does (the table's row).
+  """
+  runs = [run for run in runs if run_finished(budget, run[2])]
+  reported = {member.label for member, seed, _ in runs if seed == budget.seed}
+  return (tuple(m for m in members if m.label in reported),
+          [run for run in runs if run[0].label in reported],
+          [m.label for m in members if m.label not in reported])
+
+
 def chunk_done(train_dir, max_steps, last):
   done = max_steps in evaluated_steps(train_dir)
   if last:

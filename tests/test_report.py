@@ -104,6 +104,14 @@ def test_report_markdown_references_table_figures_and_claims(experiment):
     table_md = handle.read()
   gap = 100 * _metrics(experiment["train_dirs"][0])["gap"]
   assert f"| {gap:.2f} |" in table_md
+  # The validation curve: every run's GAP at each evaluated step, from eval/metrics-<step>.json.
+  for member, train_dir in zip(MEMBERS, experiment["train_dirs"]):
+    gaps = []
+    for step in TINY.eval_steps:
+      with open(os.path.join(train_dir, "eval", f"metrics-{step}.json")) as handle:
+        gaps.append(f"{100 * json.load(handle)['gap']:.2f}")
+    assert f"| {member.label} | {' | '.join(gaps)} |" in text
+  assert "| model | step 2 | step 4 |" in text
 
 
 def test_chunks_give_a_validation_curve_and_a_training_log(experiment):

@@ -149,6 +149,20 @@ def to_markdown(table, extra_columns=()):
   return "\n".join(lines) + "\n"
 
 
+def validation_curve_markdown(runs):
+  """Validation GAP (%) of each run at each evaluated step: a Markdown table, or "" if none."""
+  steps = sorted({record["step"] for run in runs for record in run.eval_history})
+  if not steps:
+    return ""
+  lines = ["| model | " + " | ".join(f"step {step}" for step in steps) + " |",
+           "|---|" + "---:|" * len(steps)]
+  for run in runs:
+    gaps = {record["step"]: record.get("gap") for record in run.eval_history}
+    cells = [_percent(gaps[step]) if step in gaps else "" for step in steps]
+    lines.append(f"| {run.label} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
 def _percent(value):
   value = finite(value)
   return "" if math.isnan(value) else f"{100 * value:.2f}"

@@ -315,6 +315,9 @@ def _report_markdown(title, notes, table, extra_columns, files, skipped, runs, p
       if name == "qualitative" and pair:
         caption += " Models: " + " and ".join(run.label for run in pair) + "."
       lines += [f"![{name}]({relative})", "", f"*{caption}*", ""]
+      if name == "training_curves" and table_lib.validation_curve_markdown(runs):
+        lines += ["Validation GAP (%) at each evaluation:", "",
+                  table_lib.validation_curve_markdown(runs)]
       if name == "per_class_ap_by_frequency":
         lines += ["Mean per-class AP by class frequency (each class's AP in "
                   f"`{FILES['per_class_ap_csv']}`):", "",

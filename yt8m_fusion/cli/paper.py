@@ -49,6 +49,8 @@ def define_flags():
   flags.DEFINE_bool("report_only", False, "Train nothing: write the report of the runs that "
                     "have finished (the others are named in it), e.g. while a long experiment "
                     "is still to be resumed.")
+  flags.DEFINE_bool("report", True, "Write the report after training; --noreport trains "
+                    "only (e.g. one member per process), --report_only reports later.")
   flags.DEFINE_enum("keep_checkpoints", "compared", list(paper.KEEP_CHECKPOINTS),
                     "Checkpoints kept by finished runs: 'compared' keeps only the latest of "
                     "Attend-Fusion's and FC Late Fusion's first seed (the report's figures "
@@ -126,6 +128,11 @@ def main(argv):
     record.update({key: previous[key] for key in ("load_average_before", "load_average_after",
                                                  "started") if key in previous})
   record["trained_by_this_call"] = sorted(seconds)
+  if not FLAGS.report:
+    paper.write_json(path, {**previous, **record})
+    logging.info("Trained %d runs (%.1f min in all); no report (--noreport)", len(train_dirs),
+                 record["training_seconds"] / 60)
+    return
   first_seed = {member.label: train_dir for member, seed, train_dir in runs
                 if seed == budget.seed}
   seed_runs = {}

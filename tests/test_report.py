@@ -245,6 +245,22 @@ def test_other_runs_keep_export_and_evaluations_only(experiment, tmp_path):
   assert seconds == {}
 
 
+def test_a_run_in_a_fresh_process_trains_and_reports_user_errors(experiment, tmp_path):
+  data = experiment["data"]["video"]
+  audio = paper.FAMILY[0]
+  seconds, (train_dir,) = paper.train_all(
+      TINY, str(tmp_path / "paper"), (audio,), train_data_pattern=data["train"],
+      eval_data_pattern=data["validate"], num_classes=NUM_CLASSES, process_per_run=True)
+  assert list(seconds) == [audio.slug] and paper.run_finished(TINY, train_dir)
+  with open(tmp_path / "paper" / "logs" / f"{audio.slug}.log") as handle:
+    assert f"{train_dir}: training to step {TINY.eval_steps[-1]}" in handle.read()
+  with pytest.raises(UserError, match="no_such_file"):
+    paper.train_all(TINY, str(tmp_path / "other"), (audio,),
+                    train_data_pattern=str(tmp_path / "no_such_file*.tfrecord"),
+                    eval_data_pattern=data["validate"], num_classes=NUM_CLASSES,
+                    process_per_run=True)
+
+
 def test_the_report_shows_the_finished_members(experiment):
   members = (paper.FAMILY[0], *MEMBERS)  # FC audio-only was never trained in this folder
   runs = paper.plan(TINY, experiment["dir"], members, seeds=(2,),

@@ -14,10 +14,12 @@ Rerunning the same command resumes: finished chunks are skipped, an interrupted 
 continues from its last checkpoint. `--restart` trains everything again from scratch.
 """
 
+import concurrent.futures
 import dataclasses
 import json
 import logging
 import math
+import multiprocessing
 import os
 import time
 
@@ -223,13 +225,15 @@ KEEP_CHECKPOINTS = ("compared", "all")
 
 def train_all(budget, output_dir, members, *, restart=False, train_data_pattern="",
               eval_data_pattern="", num_classes=None, seeds=(), seed_members=(),
-              keep_checkpoints="compared"):
+              keep_checkpoints="compared", process_per_run=False):
   """Trains every run of `plan`, chunk by chunk, skipping what is done.
 
   `keep_checkpoints`: "all", or "compared": a finished run keeps its export and evaluations,
   and only the first seed of Attend-Fusion and FC Late Fusion keeps its latest checkpoint
   (the report's qualitative and attention figures restore those), so that the paper-size
-  family fits on a laptop's disk.
+  family fits on a laptop's disk. `process_per_run`: train each run in a fresh (spawned)
+  process: a TensorFlow process does not give back all the memory of the models it has
+  trained, which at the paper's sizes adds up to more than 24 GB within a few runs.
 
   Returns ({run folder: seconds} of the runs trained by this call, [train_dir per run]).
   """
@@ -239,33 +243,64 @@ def train_all(budget, output_dir, members, *, restart=False, train_data_pattern=
   for number, (member, seed, train_dir) in enumerate(runs, start=1):
     train_dirs.append(train_dir)
     name = os.path.basename(train_dir)
-    config = member_config(member, budget, num_classes or 3862)
-    started = time.time()
-    trained = False
-    for index, max_steps in enumerate(budget.eval_steps):
-      last = index == len(budget.eval_steps) - 1
-      if restart and index == 0:
-        train_dir_lib.remove_own_files(train_dir)
-      elif chunk_done(train_dir, max_steps, last):
-        continue
-      logging.info("[%d/%d] %s (seed %d): training to step %d", number, len(runs),
-                   member.label, seed, max_steps)
-      with _log_to(os.path.join(output_dir, LOGS_DIR, f"{name}.log")):
-        training.run(config, train_dir, train_data_pattern,
-                     options=member_options(member, budget, max_steps, seed),
-                     eval_data_pattern=eval_data_pattern, export=last)
-      trained = True
-    if trained and keep_checkpoints != "all":
-      keep = seed == budget.seed and member.label in (ATTEND_FUSION, LATE_FUSION)
-      train_dir_lib.remove_checkpoints(train_dir, keep_latest=keep)
-    if trained:
-      seconds[name] = time.time() - started
-      logging.info("[%d/%d] %s (seed %d): done in %.0f s", number, len(runs), member.label,
-                   seed, seconds[name])
-    else:
+    chunks = [max_steps for index, max_steps in enumerate(budget.eval_steps)
+              if restart or not chunk_done(train_dir, max_steps,
+                                           index == len(budget.eval_steps) - 1)]
+    if not chunks:
       logging.info("[%d/%d] %s (seed %d): already trained", number, len(runs), member.label,
                    seed)
+      continue
+    started = time.time()
+    logging.info("[%d/%d] %s (seed %d): training to steps %s", number, len(runs),
+                 member.label, seed, ", ".join(map(str, chunks)))
+    job = dict(config=member_config(member, budget, num_classes or 3862), train_dir=train_dir,
+               chunks=chunks, options=[member_options(member, budget, steps, seed)
+                                       for steps in chunks],
+               last_step=budget.eval_steps[-1], restart=restart,
+               train_data_pattern=train_data_pattern, eval_data_pattern=eval_data_pattern,
+               log_path=os.path.join(output_dir, LOGS_DIR, f"{name}.log"))
+    if process_per_run:
+      _in_fresh_process(_train_run, **job)
+    else:
+      _train_run(**job)
+    if keep_checkpoints != "all":
+      keep = seed == budget.seed and member.label in (ATTEND_FUSION, LATE_FUSION)
+      train_dir_lib.remove_checkpoints(train_dir, keep_latest=keep)
+    seconds[name] = time.time() - started
+    logging.info("[%d/%d] %s (seed %d): done in %.0f s", number, len(runs), member.label,
+                 seed, seconds[name])
   return seconds, train_dirs
+
+
+def _train_run(config, train_dir, chunks, options, last_step, restart, train_data_pattern,
+               eval_data_pattern, log_path):
+  """Trains one run to each of `chunks` (max_steps), evaluating after each."""
+  if restart:
+    train_dir_lib.remove_own_files(train_dir)
+  with _log_to(log_path):
+    for max_steps, chunk_options in zip(chunks, options):
+      logging.info("%s: training to step %d", train_dir, max_steps)
+      training.run(config, train_dir, train_data_pattern, options=chunk_options,
+                   eval_data_pattern=eval_data_pattern, export=max_steps == last_step)
+
+
+def _in_fresh_process(function, **kwargs):
+  """function(**kwargs) in a spawned Python process; its exception (a UserError) re-raised."""
+  context = multiprocessing.get_context("spawn")
+  with concurrent.futures.ProcessPoolExecutor(
+      max_workers=1, mp_context=context, initializer=_log_like_parent,
+      initargs=(logging.getLogger().getEffectiveLevel(),)) as pool:
+    return pool.submit(function, **kwargs).result()
+
+
+def _log_like_parent(level):
+  """The child's console shows what the parent's would; the run's log file gets INFO."""
+  handler = logging.StreamHandler()
+  handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+  handler.setLevel(level)
+  logging.getLogger().addHandler(handler)
+  logging.getLogger().setLevel(min(level, logging.INFO))
+  logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 class _log_to:  # pylint: disable=invalid-name

@@ -252,6 +252,8 @@ def test_a_run_in_a_fresh_process_trains_and_reports_user_errors(experiment, tmp
       TINY, str(tmp_path / "paper"), (audio,), train_data_pattern=data["train"],
       eval_data_pattern=data["validate"], num_classes=NUM_CLASSES, process_per_run=True)
   assert list(seconds) == [audio.slug] and paper.run_finished(TINY, train_dir)
+  recorded = paper.read_json(str(tmp_path / "paper" / paper.EXPERIMENT_FILE))
+  assert 0 < recorded["seconds_per_model"][audio.slug] <= seconds[audio.slug]
   with open(tmp_path / "paper" / "logs" / f"{audio.slug}.log") as handle:
     assert f"{train_dir}: training to step {TINY.eval_steps[-1]}" in handle.read()
   with pytest.raises(UserError, match="no_such_file"):
@@ -327,7 +329,8 @@ def test_claims_are_judged_from_the_table():
       row("FC audio-only", "audio", 0.40, 2e6), row("FC visual-only", "visual", 0.50, 3e6),
       row("FC Late Fusion", "visual + audio", 0.70, 341e6),
       row("Attend-Fusion", "visual + audio", 0.695, 72e6),
-      row("Attend-Fusion w/o attention", "visual + audio", 0.65, 72e6)])
+      row("Attend-Fusion w/o attention", "visual + audio", 0.65, 72e6),
+      row("LogisticModel", "visual + audio", 0.30, 4e6)])  # a reference, not a fusion model
   lines, verdicts = paper.claims(table)
   assert verdicts == {"fusion_beats_one_modality": "reproduced",
                       "close_at_fraction_of_parameters": "reproduced",
@@ -340,7 +343,7 @@ def test_claims_are_judged_from_the_table():
   assert verdicts["close_at_fraction_of_parameters"] == "partly"
   assert verdicts["attention_helps"] == "not reproduced"
   assert verdicts["fusion_beats_one_modality"] == "reproduced"  # judged on Attend-Fusion
-  assert "; not: FC Late Fusion 45.00%" in lines[0]
+  assert lines[0].endswith("; not: FC Late Fusion 45.00%.")
   table.loc[3, "gap"] = 0.50
   _, verdicts = paper.claims(table)
   assert verdicts["fusion_beats_one_modality"] == "partly"

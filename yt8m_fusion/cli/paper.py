@@ -124,8 +124,7 @@ def main(argv):
         seed_members=seed_members, keep_checkpoints=FLAGS.keep_checkpoints,
         process_per_run=FLAGS.process_per_run)
   # Runs trained by an earlier call (a resumed or finished experiment) keep their times.
-  per_run = dict(previous.get("seconds_per_model", {}))
-  per_run.update(seconds)
+  per_run = paper.read_json(path).get("seconds_per_model", {})  # added to chunk by chunk
   record.update(training_seconds=sum(per_run.values()), seconds_per_model=per_run,
                 load_average_after=paper.load_average())
   if not seconds and previous.get("load_average_before"):

@@ -272,16 +272,29 @@ def train_all(budget, output_dir, members, *, restart=False, train_data_pattern=
   return seconds, train_dirs
 
 
+def add_seconds(output_dir, name, seconds, reset=False):
+  """Adds to a run's training time in experiment.json, chunk by chunk, so that the time of
+  a run trained over several calls (resumed after a crash) adds up."""
+  path = os.path.join(output_dir, EXPERIMENT_FILE)
+  record = read_json(path)
+  per_run = record.setdefault("seconds_per_model", {})
+  per_run[name] = seconds + (0 if reset else per_run.get(name, 0))
+  write_json(path, record)
+
+
 def _train_run(config, train_dir, chunks, options, last_step, restart, train_data_pattern,
                eval_data_pattern, log_path):
   """Trains one run to each of `chunks` (max_steps), evaluating after each."""
+  output_dir, name = os.path.dirname(os.path.dirname(train_dir)), os.path.basename(train_dir)
   if restart:
     train_dir_lib.remove_own_files(train_dir)
   with _log_to(log_path):
-    for max_steps, chunk_options in zip(chunks, options):
+    for index, (max_steps, chunk_options) in enumerate(zip(chunks, options)):
       logging.info("%s: training to step %d", train_dir, max_steps)
+      started = time.time()
       training.run(config, train_dir, train_data_pattern, options=chunk_options,
                    eval_data_pattern=eval_data_pattern, export=max_steps == last_step)
+      add_seconds(output_dir, name, time.time() - started, reset=restart and index == 0)
 
 
 def _in_fresh_process(function, **kwargs):
@@ -325,8 +338,9 @@ def claims(table):
   lines, verdicts = [], {}
 
   singles = [label for label in SINGLE_MODALITY if label in rows]
+  references = {member.label for member in REFERENCES}
   fusions = [label for label in rows if label not in SINGLE_MODALITY and
-             "+" in str(rows[label]["modalities"])]
+             label not in references and "+" in str(rows[label]["modalities"])]
   if singles and fusions:
     best_single = max(singles, key=gap)
     above = [label for label in fusions if gap(label) > gap(best_single) + GAP_MARGIN]

@@ -250,7 +250,7 @@ def test_a_run_in_a_fresh_process_trains_and_reports_user_errors(experiment, tmp
   audio = paper.FAMILY[0]
   seconds, (train_dir,) = paper.train_all(
       TINY, str(tmp_path / "paper"), (audio,), train_data_pattern=data["train"],
-      eval_data_pattern=data["validate"], num_classes=NUM_CLASSES, process_per_run=True)
+      eval_data_pattern=data["validate"], num_classes=NUM_CLASSES, process_per_chunk=True)
   assert list(seconds) == [audio.slug] and paper.run_finished(TINY, train_dir)
   recorded = paper.read_json(str(tmp_path / "paper" / paper.EXPERIMENT_FILE))
   assert 0 < recorded["seconds_per_model"][audio.slug] <= seconds[audio.slug]
@@ -260,7 +260,12 @@ def test_a_run_in_a_fresh_process_trains_and_reports_user_errors(experiment, tmp
     paper.train_all(TINY, str(tmp_path / "other"), (audio,),
                     train_data_pattern=str(tmp_path / "no_such_file*.tfrecord"),
                     eval_data_pattern=data["validate"], num_classes=NUM_CLASSES,
-                    process_per_run=True)
+                    process_per_chunk=True)
+
+
+def test_a_killed_training_process_is_one_error_that_says_how_to_resume():
+  with pytest.raises(UserError, match="ended abruptly .*rerun the same command to resume"):
+    paper._in_fresh_process(os.abort)  # pylint: disable=protected-access
 
 
 def test_the_report_shows_the_finished_members(experiment):

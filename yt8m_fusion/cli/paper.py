@@ -51,9 +51,9 @@ def define_flags():
                     "is still to be resumed.")
   flags.DEFINE_bool("report", True, "Write the report after training; --noreport trains "
                     "only (e.g. one member per process), --report_only reports later.")
-  flags.DEFINE_bool("process_per_run", True, "Train each run in a fresh process (TensorFlow "
-                    "does not give back all the memory of a model it has trained; at the "
-                    "paper's sizes a few runs in one process exceed 24 GB).")
+  flags.DEFINE_bool("process_per_chunk", True, "Train each chunk (up to an evaluation) in a "
+                    "fresh process: TensorFlow keeps the memory of the weights and optimizer "
+                    "of every model a process trained (4 GB a chunk for FC Late Fusion).")
   flags.DEFINE_enum("keep_checkpoints", "compared", list(paper.KEEP_CHECKPOINTS),
                     "Checkpoints kept by finished runs: 'compared' keeps only the latest of "
                     "Attend-Fusion's and FC Late Fusion's first seed (the report's figures "
@@ -122,7 +122,7 @@ def main(argv):
         budget, output_dir, members, restart=FLAGS.restart, train_data_pattern=train_pattern,
         eval_data_pattern=eval_pattern, num_classes=FLAGS.num_classes, seeds=seeds,
         seed_members=seed_members, keep_checkpoints=FLAGS.keep_checkpoints,
-        process_per_run=FLAGS.process_per_run)
+        process_per_chunk=FLAGS.process_per_chunk)
   # Runs trained by an earlier call (a resumed or finished experiment) keep their times.
   per_run = paper.read_json(path).get("seconds_per_model", {})  # added to chunk by chunk
   record.update(training_seconds=sum(per_run.values()), seconds_per_model=per_run,

@@ -225,15 +225,16 @@ KEEP_CHECKPOINTS = ("compared", "all")
 
 def train_all(budget, output_dir, members, *, restart=False, train_data_pattern="",
               eval_data_pattern="", num_classes=None, seeds=(), seed_members=(),
-              keep_checkpoints="compared", process_per_run=False):
+              keep_checkpoints="compared", process_per_chunk=False):
   """Trains every run of `plan`, chunk by chunk, skipping what is done.
 
   `keep_checkpoints`: "all", or "compared": a finished run keeps its export and evaluations,
   and only the first seed of Attend-Fusion and FC Late Fusion keeps its latest checkpoint
   (the report's qualitative and attention figures restore those), so that the paper-size
-  family fits on a laptop's disk. `process_per_run`: train each run in a fresh (spawned)
-  process: a TensorFlow process does not give back all the memory of the models it has
-  trained, which at the paper's sizes adds up to more than 24 GB within a few runs.
+  family fits on a laptop's disk. `process_per_chunk`: train each chunk in a fresh (spawned)
+  process: a TensorFlow process keeps about the memory of the weights and optimizer state
+  of every `training.run` it made (4 GB a chunk for a paper-size FC Late Fusion), which
+  exceeds 24 GB within one run of the `real` budget.
 
   Returns ({run folder: seconds} of the runs trained by this call, [train_dir per run]).
   """
@@ -253,16 +254,17 @@ def train_all(budget, output_dir, members, *, restart=False, train_data_pattern=
     started = time.time()
     logging.info("[%d/%d] %s (seed %d): training to steps %s", number, len(runs),
                  member.label, seed, ", ".join(map(str, chunks)))
-    job = dict(config=member_config(member, budget, num_classes or 3862), train_dir=train_dir,
-               chunks=chunks, options=[member_options(member, budget, steps, seed)
-                                       for steps in chunks],
-               last_step=budget.eval_steps[-1], restart=restart,
-               train_data_pattern=train_data_pattern, eval_data_pattern=eval_data_pattern,
-               log_path=os.path.join(output_dir, LOGS_DIR, f"{name}.log"))
-    if process_per_run:
-      _in_fresh_process(_train_run, **job)
-    else:
-      _train_run(**job)
+    config = member_config(member, budget, num_classes or 3862)
+    for index, max_steps in enumerate(chunks):
+      job = dict(config=config, train_dir=train_dir, max_steps=max_steps,
+                 options=member_options(member, budget, max_steps, seed),
+                 export=max_steps == budget.eval_steps[-1], restart=restart and index == 0,
+                 train_data_pattern=train_data_pattern, eval_data_pattern=eval_data_pattern,
+                 log_path=os.path.join(output_dir, LOGS_DIR, f"{name}.log"))
+      if process_per_chunk:
+        _in_fresh_process(_train_chunk, **job)
+      else:
+        _train_chunk(**job)
     if keep_checkpoints != "all":
       keep = seed == budget.seed and member.label in (ATTEND_FUSION, LATE_FUSION)
       train_dir_lib.remove_checkpoints(train_dir, keep_latest=keep)
@@ -282,19 +284,18 @@ def add_seconds(output_dir, name, seconds, reset=False):
   write_json(path, record)
 
 
-def _train_run(config, train_dir, chunks, options, last_step, restart, train_data_pattern,
-               eval_data_pattern, log_path):
-  """Trains one run to each of `chunks` (max_steps), evaluating after each."""
+def _train_chunk(config, train_dir, max_steps, options, export, restart, train_data_pattern,
+                 eval_data_pattern, log_path):
+  """Trains one run (resuming) to `max_steps`, then evaluates it (and exports it)."""
   output_dir, name = os.path.dirname(os.path.dirname(train_dir)), os.path.basename(train_dir)
   if restart:
     train_dir_lib.remove_own_files(train_dir)
   with _log_to(log_path):
-    for index, (max_steps, chunk_options) in enumerate(zip(chunks, options)):
-      logging.info("%s: training to step %d", train_dir, max_steps)
-      started = time.time()
-      training.run(config, train_dir, train_data_pattern, options=chunk_options,
-                   eval_data_pattern=eval_data_pattern, export=max_steps == last_step)
-      add_seconds(output_dir, name, time.time() - started, reset=restart and index == 0)
+    logging.info("%s: training to step %d", train_dir, max_steps)
+    started = time.time()
+    training.run(config, train_dir, train_data_pattern, options=options,
+                 eval_data_pattern=eval_data_pattern, export=export)
+    add_seconds(output_dir, name, time.time() - started, reset=restart)
 
 
 def _in_fresh_process(function, **kwargs):
@@ -303,7 +304,12 @@ def _in_fresh_process(function, **kwargs):
   with concurrent.futures.ProcessPoolExecutor(
       max_workers=1, mp_context=context, initializer=_log_like_parent,
       initargs=(logging.getLogger().getEffectiveLevel(),)) as pool:
-    return pool.submit(function, **kwargs).result()
+    try:
+      return pool.submit(function, **kwargs).result()
+    except concurrent.futures.process.BrokenProcessPool:
+      raise UserError(f"the process training {kwargs.get('train_dir')} ended abruptly (killed: "
+                      "out of memory, or a signal); rerun the same command to resume from its "
+                      "last checkpoint") from None
 
 
 def _log_like_parent(level):

@@ -50,7 +50,7 @@ def define_flags():
                     "have finished (the others are named in it), e.g. while a long experiment "
                     "is still to be resumed.")
   flags.DEFINE_bool("report", True, "Write the report after training; --noreport trains "
-                    "only (e.g. one member per process), --report_only reports later.")
+                    "only (e.g. a subset of --models), --report_only reports later.")
   flags.DEFINE_bool("process_per_chunk", True, "Train each chunk (up to an evaluation) in a "
                     "fresh process: TensorFlow keeps the memory of the weights and optimizer "
                     "of every model a process trained (4 GB a chunk for FC Late Fusion).")

@@ -260,7 +260,7 @@ def train_all(budget, output_dir, members, *, restart=False, train_data_pattern=
                  options=member_options(member, budget, max_steps, seed),
                  export=max_steps == budget.eval_steps[-1], restart=restart and index == 0,
                  train_data_pattern=train_data_pattern, eval_data_pattern=eval_data_pattern,
-                 log_path=os.path.join(output_dir, LOGS_DIR, f"{name}.log"))
+                 output_dir=output_dir)
       if process_per_chunk:
         _in_fresh_process(_train_chunk, **job)
       else:
@@ -285,12 +285,12 @@ def add_seconds(output_dir, name, seconds, reset=False):
 
 
 def _train_chunk(config, train_dir, max_steps, options, export, restart, train_data_pattern,
-                 eval_data_pattern, log_path):
+                 eval_data_pattern, output_dir):
   """Trains one run (resuming) to `max_steps`, then evaluates it (and exports it)."""
-  output_dir, name = os.path.dirname(os.path.dirname(train_dir)), os.path.basename(train_dir)
+  name = os.path.basename(train_dir)
   if restart:
     train_dir_lib.remove_own_files(train_dir)
-  with _log_to(log_path):
+  with _log_to(os.path.join(output_dir, LOGS_DIR, f"{name}.log")):
     logging.info("%s: training to step %d", train_dir, max_steps)
     started = time.time()
     training.run(config, train_dir, train_data_pattern, options=options,

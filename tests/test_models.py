@@ -654,3 +654,13 @@ def test_flops_of_an_unknown_weighted_layer_is_an_error_not_zero():
   # The protocol: the layer says what it costs; a layer without weights costs nothing.
   model = keras.Model(inputs, _WeightedWithFlops(name="known")(keras.layers.ReLU()(inputs)))
   assert models.forward_flops(model, max_frames=10) == 7 * 5 + 10
+
+
+def test_docs_name_every_registered_model_and_hyper_parameter():
+  import os  # pylint: disable=import-outside-toplevel
+  path = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "MODELS.md")
+  with open(path, encoding="utf-8") as handle:
+    text = handle.read()
+  assert not [name for name in models.list_models() if f"`{name}`" not in text]
+  assert not [name for name in registry.hparam_flags()
+              if f"--{name}" not in text and f"--[no]{name}" not in text]

@@ -121,17 +121,17 @@ def hparam_flags(definitions=DEFINITIONS):
   A name that two models declare with another kind, choices or bounds would be two flags
   in one: a TypeError (a programming error, caught by the tests).
   """
+  def flag_shape(field):
+    return (field.kind, field.choices, field.lower_bound, field.upper_bound)
+
   result = {}
   for spec in definitions:
     for field in spec.hparams.declared():
-      if field.name not in result:
-        result[field.name] = (field, {})
-      first, defaults = result[field.name]
-      shape = lambda f: (f.kind, f.choices, f.lower_bound, f.upper_bound)  # noqa: E731
-      if shape(field) != shape(first):
+      first, defaults = result.setdefault(field.name, (field, {}))
+      if flag_shape(field) != flag_shape(first):
         owner = next(iter(defaults))
         raise TypeError(f"hyper-parameter '{field.name}' is declared by {owner} as "
-                        f"{shape(first)} and by {spec.name} as {shape(field)} (kind, choices, "
-                        "bounds); one flag cannot be both: rename one of them")
+                        f"{flag_shape(first)} and by {spec.name} as {flag_shape(field)} (kind, "
+                        "choices, bounds); one flag cannot be both: rename one of them")
       defaults[spec.name] = field.default
   return result

@@ -94,6 +94,7 @@ def build_variants(train_dir, workdir, quantizations, calibration_pattern, calib
   from yt8m_fusion.litert import model_file  # pylint: disable=import-outside-toplevel
 
   config = train_dir_lib.load_config(train_dir)
+  config.params = models.params_as_trained(config.model, config.params)  # any earlier format
   checkpoint = train_dir_lib.require_checkpoint(train_dir)
   step = train_dir_lib.checkpoint_step(checkpoint)
   _log(f"{config.model}: {checkpoint}")

@@ -1,5 +1,6 @@
 """Model zoo: registry, hyper-parameters, shapes, masking, dequantization, save/load, FLOPs."""
 
+import dataclasses
 import math
 
 import keras
@@ -10,19 +11,40 @@ from absl import flags
 from test_models_util import (ALL_MODELS, FRAME_ONLY_MODELS, NUM_CLASSES, TINY, VIDEO_MODELS,
                               frame_batch, repad, starter_dequantize, tiny_config, video_batch)
 from yt8m_fusion import models
+from yt8m_fusion.cli import flags as yt8m_flags
 from yt8m_fusion.errors import UserError
-from yt8m_fusion.models import ModelConfig, hparams
+from yt8m_fusion.models import ModelConfig, registry
 from yt8m_fusion.models import layers as zoo_layers
+from yt8m_fusion.models.definition import hparam
+from yt8m_fusion.training import TrainOptions
 
 # --- Registry and hyper-parameters -----------------------------------------------------------
 
 
-def test_registry_names():
-  assert set(models.list_models()) == {
-      "AttendFusion", "FCModel", "FCRNModel", "FCRGNModel", "FCEarlyFusion", "FCMidFusion",
-      "FCLateFusion", "LogisticModel", "MoeModel", "FrameLevelLogisticModel", "DbofModel",
-      "LstmModel"}
-  assert set(FRAME_ONLY_MODELS) == {"FrameLevelLogisticModel", "DbofModel", "LstmModel"}
+def test_registry_holds_the_paper_and_starter_models():
+  assert {"AttendFusion", "FCModel", "FCRNModel", "FCRGNModel", "FCEarlyFusion", "FCMidFusion",
+          "FCLateFusion", "LogisticModel", "MoeModel", "FrameLevelLogisticModel", "DbofModel",
+          "LstmModel"} <= set(models.list_models())
+  assert {"FrameLevelLogisticModel", "DbofModel", "LstmModel"} <= set(FRAME_ONLY_MODELS)
+  assert len(set(models.list_models())) == len(models.DEFINITIONS)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_every_definition_declares_what_the_programs_need(name):
+  spec = models.get_spec(name)
+  assert spec.name == name and spec.description.strip()
+  assert issubclass(spec.hparams, models.HParams)
+  hp = spec.hparams()
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    hp.input_l2_norm = "none"
+  for field in spec.hparams.declared():
+    assert field.help.strip(), field.name
+    assert field.kind in ("integer", "float", "bool", "string", "enum")
+  assert set(spec.values_before_flag_existed) <= set(spec.hparams.names())
+  assert set(spec.training) <= {field.name for field in dataclasses.fields(TrainOptions)}
+  config = tiny_config(name, frame_features=spec.frame_only)
+  assert isinstance(spec.describe_widths(config, models.hparams_of(config)), str)
+  assert spec.describe_family(2) in ("Attend-Fusion", "fusion", "one modality")
 
 
 def test_unknown_model_lists_the_registry():
@@ -40,52 +62,89 @@ def test_default_feature_names():
     models.default_feature_names("Nope", False)
 
 
-def test_hparam_flags_defaults_and_parsing():
-  flag_values = flags.FlagValues()
-
-  def define_once(define, name, *args, **kwargs):
+def _define_on(flag_values):
+  def define(define_fn, name, *args, **kwargs):
     if name not in flag_values:
-      define(name, *args, flag_values=flag_values, **kwargs)
+      define_fn(name, *args, flag_values=flag_values, **kwargs)
+  return define
 
-  hparams.define_hparam_flags(define_once)
-  hparams.define_hparam_flags(define_once)  # twice: no duplicate-flag error
-  assert hparams.hparams_from_flags(flag_values) == hparams.default_hparams()
+
+def test_one_flag_per_hyper_parameter_name_of_the_registered_models():
+  flag_values = flags.FlagValues()
+  yt8m_flags.define_hparam_flags(_define_on(flag_values))
+  yt8m_flags.define_hparam_flags(_define_on(flag_values))  # twice: no duplicate-flag error
+  declared = {field.name for spec in models.DEFINITIONS for field in spec.hparams.declared()}
+  assert set(registry.hparam_flags()) == declared <= set(flag_values)
   flag_values(["prog", "--moe_num_mixtures=4", "--noattend_attention",
                "--input_l2_norm=per_feature", "--dbof_pooling_method=average"])
-  values = hparams.hparams_from_flags(flag_values)
-  assert set(values) == set(hparams.HPARAM_NAMES)
-  assert values["moe_num_mixtures"] == 4 and values["attend_attention"] is False
-  assert values["input_l2_norm"] == "per_feature"
+  assert flag_values["moe_num_mixtures"].value == 4
+  assert flag_values["attend_attention"].value is False
+  assert flag_values["input_l2_norm"].value == "per_feature"
   with pytest.raises(flags.IllegalFlagValueError):
     flag_values["input_l2_norm"].parse("sideways")
+  with pytest.raises(flags.IllegalFlagValueError):
+    flag_values["lstm_cells"].parse("0")
+  # The defaults differ per model: the help says so.
+  assert "none for FCModel" in flag_values["input_l2_norm"].help
+
+
+def test_a_name_declared_with_another_kind_is_a_programming_error():
+  @dataclasses.dataclass(frozen=True)
+  class CountHParams(models.HParams):
+    shared_size: int = hparam(3, "a count", lower_bound=1)
+
+  @dataclasses.dataclass(frozen=True)
+  class NameHParams(models.HParams):
+    shared_size: str = hparam("big", "a name")
+
+  @dataclasses.dataclass(frozen=True)
+  class OtherDefaultHParams(models.HParams):
+    shared_size: int = hparam(5, "a count", lower_bound=1)
+
+  def spec(name, hparams):
+    return models.ModelDefinition(name=name, build=None, hparams=hparams, description=name)
+
+  same = registry.hparam_flags([spec("A", CountHParams), spec("B", OtherDefaultHParams)])
+  assert same["shared_size"][1] == {"A": 3, "B": 5}
+  with pytest.raises(TypeError, match="'shared_size' is declared by A .* by B"):
+    registry.hparam_flags([spec("A", CountHParams), spec("B", NameHParams)])
 
 
 def test_starter_and_paper_defaults():
-  defaults = hparams.default_hparams()
-  assert {k: defaults[k] for k in (
-      "moe_num_mixtures", "dbof_add_batch_norm", "sample_random_frames", "dbof_cluster_size",
-      "dbof_hidden_size", "dbof_pooling_method", "dbof_activation",
-      "video_level_classifier_model", "lstm_cells", "lstm_layers", "iterations")} == {
-          "moe_num_mixtures": 2, "dbof_add_batch_norm": True, "sample_random_frames": True,
-          "dbof_cluster_size": 8192, "dbof_hidden_size": 1024, "dbof_pooling_method": "max",
-          "dbof_activation": "sigmoid", "video_level_classifier_model": "MoeModel",
-          "lstm_cells": 1024, "lstm_layers": 2, "iterations": 30}
-  assert defaults["input_l2_norm"] == "joint"
-  assert defaults["attend_hidden_size"] == 8192 and defaults["fc_hidden_size"] == 8192
+  starter_defaults = {
+      "moe_num_mixtures": 2, "dbof_add_batch_norm": True, "sample_random_frames": True,
+      "dbof_cluster_size": 8192, "dbof_hidden_size": 1024, "dbof_pooling_method": "max",
+      "dbof_activation": "sigmoid", "video_level_classifier_model": "MoeModel",
+      "iterations": 30}
+  dbof = models.default_params("DbofModel")
+  assert {key: dbof[key] for key in starter_defaults} == starter_defaults
+  lstm = models.default_params("LstmModel")
+  assert (lstm["lstm_cells"], lstm["lstm_layers"], lstm["moe_num_mixtures"]) == (1024, 2, 2)
+  assert models.default_params("MoeModel")["input_l2_norm"] == "joint"
+  assert models.default_params("FCLateFusion")["input_l2_norm"] == "none"
+  assert models.default_params("AttendFusion")["attend_hidden_size"] == 8192
+  assert models.default_params("FCModel")["fc_hidden_size"] == 8192
+  # Each model stores its own fields only.
+  assert set(models.default_params("LogisticModel")) == {"input_l2_norm", "frame_pooling",
+                                                         "l2_penalty"}
 
 
-def test_resolve_fills_missing_and_rejects_bad_values():
-  values = hparams.resolve({"lstm_cells": "16", "unknown_key": 3})
-  assert values["lstm_cells"] == 16 and values["lstm_layers"] == 2 and "unknown_key" not in values
+def test_from_dict_fills_missing_and_rejects_bad_values():
+  hparams = models.get_spec("LstmModel").hparams
+  values = hparams.from_dict({"lstm_cells": "16", "unknown_key": 3})
+  assert values.lstm_cells == 16 and values.lstm_layers == 2
+  assert "unknown_key" not in values.to_dict()
   for bad in ({"lstm_cells": 0}, {"lstm_cells": "many"}, {"input_l2_norm": "sideways"},
-              {"attend_attention": "maybe"}):
+              {"l2_penalty": -1}):
     with pytest.raises(UserError, match="--"):
-      hparams.resolve(bad)
+      hparams.from_dict(bad)
+  with pytest.raises(UserError, match="--attend_attention"):
+    models.get_spec("AttendFusion").hparams.from_dict({"attend_attention": "maybe"})
 
 
 def test_config_json_round_trip_rebuilds_the_same_model():
   config = tiny_config("AttendFusion")
-  config.params = {**hparams.default_hparams(), **config.params}
+  config.params = models.complete_params("AttendFusion", config.params)
   again = ModelConfig.from_json(config.to_json())
   assert again == config
   assert models.build_model(again).count_params() == models.build_model(config).count_params()
@@ -462,7 +521,7 @@ def test_old_no_attention_models_are_rebuilt_as_trained(tmp_path):
   # As eval.py / inference.py rebuild it: flags at their defaults take the saved values.
   requested = ModelConfig(model="AttendFusion", feature_names=["mean_rgb", "mean_audio"],
                           feature_sizes=[12, 6], num_classes=NUM_CLASSES,
-                          params=hparams.default_hparams())
+                          params=models.default_params("AttendFusion"))
   merged = train_dir_lib.merge_config(train_dir_lib.load_config(str(tmp_path)), requested,
                                       set(), str(tmp_path))
   assert merged.params["attend_norm_without_attention"] is False
@@ -473,10 +532,11 @@ def test_old_no_attention_models_are_rebuilt_as_trained(tmp_path):
   np.testing.assert_array_equal(np.asarray(rebuilt(batch)), np.asarray(trained(batch)))
   # From model_flags.json alone (the report) too; a new file keeps the LayerNorm.
   alone = train_dir_lib.load_config(str(tmp_path))
-  alone.params = hparams.params_as_trained(alone.params)
+  alone.params = models.params_as_trained("AttendFusion", alone.params)
   assert models.build_model(alone).count_params() == trained.count_params()
   new = tiny_config("AttendFusion", **old_params, attend_norm_without_attention=True)
-  assert hparams.params_as_trained(new.params)["attend_norm_without_attention"] is True
+  assert models.params_as_trained("AttendFusion", new.params)[
+      "attend_norm_without_attention"] is True
   assert models.build_model(new).count_params() == trained.count_params() + 2 * 2 * 4
 
 
@@ -562,4 +622,45 @@ def test_flops_frame_level_counts_max_frames():
 
 
 def test_tiny_hparams_cover_every_model():
-  assert set(TINY) <= set(hparams.HPARAM_NAMES)
+  assert set(TINY) <= set(registry.hparam_flags())
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_every_model_has_positive_flops(name):
+  spec = models.get_spec(name)
+  for frame_features in sorted({True, spec.frame_only}):
+    config = tiny_config(name, frame_features=frame_features)
+    assert models.forward_flops(config) > 0
+
+
+class _WeightedUnknown(keras.layers.Layer):
+  def build(self, input_shape):
+    self.scale = self.add_weight(shape=(input_shape[-1],), name="scale")
+
+  def call(self, x):
+    return x * self.scale
+
+
+class _WeightedWithFlops(_WeightedUnknown):
+  def forward_flops(self, input_shape, max_frames):
+    return 7 * input_shape[-1] + max_frames
+
+
+def test_flops_of_an_unknown_weighted_layer_is_an_error_not_zero():
+  inputs = keras.Input((5,))
+  model = keras.Model(inputs, _WeightedUnknown(name="mystery")(inputs))
+  with pytest.raises(TypeError, match="'mystery'.*forward_flops"):
+    models.forward_flops(model)
+  # The protocol: the layer says what it costs; a layer without weights costs nothing.
+  model = keras.Model(inputs, _WeightedWithFlops(name="known")(keras.layers.ReLU()(inputs)))
+  assert models.forward_flops(model, max_frames=10) == 7 * 5 + 10
+
+
+def test_docs_name_every_registered_model_and_hyper_parameter():
+  import os  # pylint: disable=import-outside-toplevel
+  path = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "MODELS.md")
+  with open(path, encoding="utf-8") as handle:
+    text = handle.read()
+  assert not [name for name in models.list_models() if f"`{name}`" not in text]
+  assert not [name for name in registry.hparam_flags()
+              if f"--{name}" not in text and f"--[no]{name}" not in text]

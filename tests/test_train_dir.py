@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from yt8m_fusion import models
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion.errors import UserError
 from yt8m_fusion.models.config import ModelConfig
@@ -11,7 +12,7 @@ from yt8m_fusion.models.config import ModelConfig
 
 def make_config(**overrides):
   values = dict(model="AttendFusion", feature_names=["mean_rgb", "mean_audio"],
-                feature_sizes=[1024, 128], params={"fusion_hidden_size": 8192})
+                feature_sizes=[1024, 128], params={"attend_hidden_size": 8192})
   values.update(overrides)
   return ModelConfig(**values)
 
@@ -24,7 +25,14 @@ def test_model_flags_keep_the_starter_keys(tmp_path):
   assert data["feature_sizes"] == "1024,128"
   assert data["frame_features"] is False
   assert data["label_loss"] == "CrossEntropyLoss"
-  assert train_dir_lib.load_config(str(tmp_path)) == make_config()
+  # The model's own hyper-parameters, all of them (defaults filled in), and no others.
+  assert data["model_params"] == models.default_params("AttendFusion")
+  loaded = train_dir_lib.load_config(str(tmp_path))
+  assert loaded == ModelConfig(**{**vars(make_config()),
+                                  "params": models.default_params("AttendFusion")})
+  train_dir_lib.save_config(str(tmp_path), make_config(model="LogisticModel"))
+  data = json.loads((tmp_path / "model_flags.json").read_text())
+  assert sorted(data["model_params"]) == ["frame_pooling", "input_l2_norm", "l2_penalty"]
 
 
 def test_starter_written_model_flags_are_read(tmp_path):
@@ -42,31 +50,53 @@ def test_missing_model_flags_is_a_clear_error(tmp_path):
 
 def test_explicit_flags_that_contradict_the_saved_model_are_rejected(tmp_path):
   saved = make_config()
-  requested = make_config(model="FCLateFusion", params={"fusion_hidden_size": 64})
+  requested = make_config(model="FCLateFusion", params={"attend_hidden_size": 64})
   with pytest.raises(UserError, match="--model: saved 'AttendFusion', given 'FCLateFusion'"):
     train_dir_lib.merge_config(saved, requested, {"model"}, str(tmp_path))
-  with pytest.raises(UserError, match="--fusion_hidden_size"):
-    train_dir_lib.merge_config(saved, requested, {"fusion_hidden_size"}, str(tmp_path))
+  requested = make_config(params={"attend_hidden_size": 64})
+  with pytest.raises(UserError, match="--attend_hidden_size: saved 8192, given 64"):
+    train_dir_lib.merge_config(saved, requested, {"attend_hidden_size"}, str(tmp_path))
   # Flags left at their defaults take the saved values.
   merged = train_dir_lib.merge_config(make_config(), requested, set(), str(tmp_path))
-  assert merged.model == "AttendFusion" and merged.params["fusion_hidden_size"] == 8192
+  assert merged.model == "AttendFusion" and merged.params["attend_hidden_size"] == 8192
 
 
 def test_saved_models_keep_the_behaviour_of_flags_added_later(tmp_path):
   """A model_flags.json from before --fc_late_fusion existed rebuilds mean_probabilities."""
   requested = make_config(model="FCLateFusion",
-                          params={"fusion_hidden_size": 8192, "fc_late_fusion": "sum_logits"})
-  old = make_config(model="FCLateFusion")  # saved without the flag
+                          params={"fc_hidden_size": 8192, "fc_late_fusion": "sum_logits"})
+  old = make_config(model="FCLateFusion", params={"fc_hidden_size": 8192})  # without the flag
   merged = train_dir_lib.merge_config(old, requested, set(), str(tmp_path))
   assert merged.params["fc_late_fusion"] == "mean_probabilities"
   # Saved with the flag: the saved value; given explicitly for an old model: the given one.
   new = make_config(model="FCLateFusion",
-                    params={"fusion_hidden_size": 8192, "fc_late_fusion": "sum_logits"})
+                    params={"fc_hidden_size": 8192, "fc_late_fusion": "sum_logits"})
   assert train_dir_lib.merge_config(new, requested, set(), str(tmp_path)).params[
       "fc_late_fusion"] == "sum_logits"
-  explicit = train_dir_lib.merge_config(make_config(model="FCLateFusion"), requested,
-                                        {"fc_late_fusion"}, str(tmp_path))
+  explicit = train_dir_lib.merge_config(old, requested, {"fc_late_fusion"}, str(tmp_path))
   assert explicit.params["fc_late_fusion"] == "sum_logits"
+  # The starter's files hold no hyper-parameters: the defaults (the starter's), or the flags.
+  starter = make_config(model="MoeModel", feature_names=["mean_rgb"], feature_sizes=[1024],
+                        params={})
+  given = make_config(model="MoeModel", feature_names=["mean_rgb"], feature_sizes=[1024],
+                      params={"moe_num_mixtures": 4})
+  assert train_dir_lib.merge_config(starter, given, set(), str(tmp_path)).params == (
+      models.default_params("MoeModel"))
+  assert train_dir_lib.merge_config(starter, given, {"moe_num_mixtures"}, str(tmp_path)).params[
+      "moe_num_mixtures"] == 4
+
+
+def test_a_saved_file_with_a_bad_hyper_parameter_names_it(tmp_path):
+  data = make_config().to_json_dict()
+  data["model_params"]["attend_hidden_size"] = "wide"
+  (tmp_path / "model_flags.json").write_text(json.dumps(data))
+  with pytest.raises(UserError, match="'model_params': --attend_hidden_size='wide'"):
+    train_dir_lib.load_config(str(tmp_path))
+  # Another model's keys (earlier files held every model's) are not this model's business.
+  data = make_config().to_json_dict()
+  data["model_params"]["fc_hidden_size"] = "wide"
+  (tmp_path / "model_flags.json").write_text(json.dumps(data))
+  assert train_dir_lib.load_config(str(tmp_path)).model == "AttendFusion"
 
 
 def test_start_new_model_removes_only_our_files(tmp_path):
@@ -179,7 +209,8 @@ def test_model_flags_bind_a_resumed_run_only_once_a_checkpoint_exists(tmp_path):
   assert train_dir_lib.config_to_resume(str(tmp_path)) is None
   _fake_checkpoint(tmp_path, 3)
   _index(tmp_path, 3)
-  assert train_dir_lib.config_to_resume(str(tmp_path)) == make_config()
+  assert train_dir_lib.config_to_resume(str(tmp_path)) == ModelConfig(
+      **{**vars(make_config()), "params": models.default_params("AttendFusion")})
 
 
 def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path):

@@ -1,7 +1,9 @@
 """The layout of a training directory, and reading and writing what it holds.
 
     train_dir/
-      model_flags.json          every flag needed to rebuild the model (ModelConfig)
+      model_flags.json          every flag needed to rebuild the model (ModelConfig): the
+                                starter's five keys, num_classes and the model's
+                                hyper-parameters
       checkpoint                TensorFlow's pointer to the latest checkpoint
       model.ckpt-<step>.*       checkpoints (model, optimizer, epoch)
       events.out.tfevents.*     TensorBoard summaries of training
@@ -10,6 +12,7 @@
       export/<step>/            SavedModels for TF Serving (numeric version folders)
 """
 
+import dataclasses
 import json
 import logging
 import os
@@ -19,7 +22,6 @@ import tensorflow as tf
 
 from yt8m_fusion import io_utils
 from yt8m_fusion.errors import UserError
-from yt8m_fusion.models import hparams
 from yt8m_fusion.models.config import ModelConfig
 
 MODEL_FLAGS_FILE = "model_flags.json"
@@ -165,7 +167,7 @@ def _check_config_names(config, path):
     raise UserError(f"{path}: 'label_loss' is {config.label_loss!r}, not a known loss (known: "
                     f"{', '.join(losses.LOSSES)}); expected the model_flags.json train.py wrote")
   try:
-    hparams.resolve(config.params)
+    registry.hparams_of(config)
   except UserError as error:
     raise UserError(f"{path}: 'model_params': {error} (edited by hand?)") from None
 
@@ -186,44 +188,65 @@ def config_to_resume(train_dir):
 
 
 def save_config(train_dir, config):
-  io_utils.write_text_atomic(model_flags_path(train_dir), config.to_json())
+  """Writes model_flags.json: the model's hyper-parameters all there (defaults filled in)."""
+  from yt8m_fusion.models import registry  # pylint: disable=import-outside-toplevel
+  complete = dataclasses.replace(
+      config, params=registry.complete_params(config.model, config.params))
+  io_utils.write_text_atomic(model_flags_path(train_dir), complete.to_json())
 
 
 def config_mismatches(saved, requested, explicit_flags):
-  """Flags given on the command line whose values differ from the saved model's."""
+  """Flags in `explicit_flags` whose values in `requested` differ from the saved model's.
+
+  Hyper-parameters are compared where the saved file holds them: every earlier format is
+  accepted (a file written before a hyper-parameter existed, the starter's five keys that
+  hold none, which is why the starter's eval.py was given them again).
+  """
+  from yt8m_fusion.models import registry  # pylint: disable=import-outside-toplevel
   saved_json, requested_json = saved.to_json_dict(), requested.to_json_dict()
   mismatches = []
   for key in ("model", "feature_names", "feature_sizes", "frame_features", "label_loss",
               "num_classes"):
     if key in explicit_flags and saved_json[key] != requested_json[key]:
       mismatches.append((key, saved_json[key], requested_json[key]))
-  for key, value in requested_json["model_params"].items():
-    if key in explicit_flags and saved_json["model_params"].get(key, value) != value:
-      mismatches.append((key, saved_json["model_params"][key], value))
+  if saved.model != requested.model:
+    return mismatches
+  saved_params = registry.complete_params(saved.model, saved.params)
+  requested_params = registry.complete_params(requested.model, requested.params)
+  for key in saved_params:
+    if (key in explicit_flags and key in saved.params
+        and saved_params[key] != requested_params[key]):
+      mismatches.append((key, saved_params[key], requested_params[key]))
   return mismatches
+
+
+def describes_another_model(saved, config):
+  """What differs between a saved config and `config` (as `config_mismatches` compares every
+  key): [] when `config` resumes the saved model."""
+  every_key = {"model", "feature_names", "feature_sizes", "frame_features", "label_loss",
+               "num_classes", *saved.params}
+  return config_mismatches(saved, config, every_key)
 
 
 def merge_config(saved, requested, explicit_flags, train_dir):
   """The saved config, after checking that explicit flags agree with it.
 
   Flags left at their defaults take the saved values, so `eval.py --train_dir=X` and a
-  resumed `train.py --train_dir=X` rebuild exactly the trained model.
+  resumed `train.py --train_dir=X` rebuild exactly the trained model. Its params are the
+  model's hyper-parameters as trained (`models.params_as_trained`), where an explicit flag
+  the file lacks (e.g. the starter's files) gives its value.
   """
+  from yt8m_fusion.models import registry  # pylint: disable=import-outside-toplevel
   mismatches = config_mismatches(saved, requested, explicit_flags)
   if mismatches:
     details = "; ".join(f"--{key}: saved {old!r}, given {new!r}" for key, old, new in mismatches)
     raise UserError(f"{model_flags_path(train_dir)} does not match the command line ({details}); "
                     "drop those flags to use the saved model, or pass --start_new_model or "
                     "another --train_dir to train a new one")
-  # Hyper-parameters added since the model was saved take their current defaults, or the
-  # value that reproduces the old behaviour where the default changed it.
-  params = dict(requested.params)
-  if saved.params:  # our format (the starter's five-key files have no hyper-parameters)
-    params.update({key: value for key, value in hparams.VALUES_BEFORE_FLAG_EXISTED.items()
-                   if key in params and key not in explicit_flags})
-  params.update(saved.params)
-  saved.params = params
-  return saved
+  params = registry.params_as_trained(saved.model, saved.params)
+  params.update({key: value for key, value in requested.params.items()
+                 if key in explicit_flags and key in params})
+  return dataclasses.replace(saved, params=registry.complete_params(saved.model, params))
 
 
 _STATE_LINE = re.compile(r'^\s*(model_checkpoint_path|all_model_checkpoint_paths)\s*:\s*'

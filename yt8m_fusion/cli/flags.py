@@ -30,7 +30,6 @@ def define_once(define, name, *args, **kwargs):
 
 def define_model_flags():
   """The model, its inputs and its hyper-parameters (all saved in model_flags.json)."""
-  from yt8m_fusion.models import hparams  # pylint: disable=import-outside-toplevel
   define_once(flags.DEFINE_string, "model", "LogisticModel",
                "Which model to use: a name in the model registry "
                "(python -m yt8m_fusion.summary --list prints them).")
@@ -48,7 +47,40 @@ def define_model_flags():
                lower_bound=2, upper_bound=MAX_NUM_CLASSES)
   define_once(flags.DEFINE_string, "label_loss", "CrossEntropyLoss",
                "Loss: CrossEntropyLoss, HingeLoss or SoftmaxLoss.")
-  hparams.define_hparam_flags(define_once)
+  define_hparam_flags(define_once)
+
+
+def define_hparam_flags(define=define_once):
+  """One absl flag per hyper-parameter name of the registered models.
+
+  `define(define_fn, name, default, **kwargs)` defines one (default: `define_once` on
+  FLAGS). A flag's value is used only when given on the command line; otherwise the chosen
+  model's own default (the help says so where the models' defaults differ).
+  """
+  from yt8m_fusion.models import registry  # pylint: disable=import-outside-toplevel
+  for name, (field, defaults) in registry.hparam_flags().items():
+    values = list(defaults.values())
+    default = max(values, key=values.count)  # the most common; the first on a tie
+    help_text = field.help
+    others = {}
+    for model, value in defaults.items():
+      if value != default:
+        others.setdefault(value, []).append(model)
+    if others:
+      per_model = "; ".join(f"{value} for {', '.join(names)}" for value, names in others.items())
+      help_text += f" Default per model: {per_model}; {default} for the others."
+    kwargs = {"help": help_text}
+    if field.kind in ("integer", "float"):
+      define_fn = flags.DEFINE_integer if field.kind == "integer" else flags.DEFINE_float
+      kwargs.update(lower_bound=field.lower_bound, upper_bound=field.upper_bound)
+    elif field.kind == "bool":
+      define_fn = flags.DEFINE_bool
+    elif field.kind == "enum":
+      define_fn = flags.DEFINE_enum
+      kwargs["enum_values"] = list(field.choices)
+    else:
+      define_fn = flags.DEFINE_string
+    define(define_fn, name, default, **kwargs)
 
 
 def define_data_flags():
@@ -100,11 +132,12 @@ def resolve_features(model_name, feature_names, feature_sizes, frame_features):
 def model_config_from_flags(base=None):
   """A ModelConfig from the command line (features resolved, hyper-parameters gathered).
 
-  With `base` (a saved ModelConfig), flags not given on the command line take the saved
-  values, so a resumed run or eval.py rebuilds the saved model.
+  Its params are the chosen model's hyper-parameters only: those given on the command line,
+  the others its defaults. With `base` (a saved ModelConfig), flags not given on the
+  command line take the saved values (as trained: `models.params_as_trained`), so a
+  resumed run or eval.py rebuilds the saved model.
   """
   from yt8m_fusion import models  # pylint: disable=import-outside-toplevel
-  from yt8m_fusion.models import hparams  # pylint: disable=import-outside-toplevel
   from yt8m_fusion.models.config import ModelConfig  # pylint: disable=import-outside-toplevel
 
   def value(name):
@@ -119,14 +152,13 @@ def model_config_from_flags(base=None):
   else:
     names, sizes = resolve_features(model, FLAGS.feature_names, FLAGS.feature_sizes,
                                     frame_features)
-  params = hparams.hparams_from_flags(FLAGS)
-  params.update({name: value for name, value in models.default_params(model).items()
-                 if not explicitly_set(name)})
-  if base is not None:
-    params.update({key: val for key, val in base.params.items() if not explicitly_set(key)})
+  params = models.params_as_trained(base.model, base.params) if base is not None else {}
+  params.update({name: FLAGS[name].value for name in models.get_spec(model).hparams.names()
+                 if explicitly_set(name)})
   return ModelConfig(model=model, feature_names=names, feature_sizes=sizes,
                      frame_features=frame_features, num_classes=value("num_classes"),
-                     label_loss=value("label_loss"), params=params)
+                     label_loss=value("label_loss"),
+                     params=models.complete_params(model, params))
 
 
 def explicitly_set(name):
@@ -136,7 +168,7 @@ def explicitly_set(name):
 
 def explicit_model_flags():
   """Names of the model flags given on the command line."""
-  from yt8m_fusion.models import hparams  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.models import registry  # pylint: disable=import-outside-toplevel
   names = ["model", "feature_names", "feature_sizes", "frame_features", "label_loss",
-           "num_classes", *hparams.default_hparams()]
+           "num_classes", *registry.hparam_flags()]
   return {name for name in names if explicitly_set(name)}

@@ -119,9 +119,7 @@ GAP_MARGIN = 1.0
 
 def member_config(member, budget, num_classes=3862):
   """The ModelConfig of `member` under `budget`."""
-  params = models.hparams.default_hparams()
-  params.update(models.default_params(member.model))
-  params.update(budget.params)
+  params = dict(budget.params)
   if member.width_params == "attend":
     params.update(attend_hidden_size=budget.width, attend_token_size=budget.token_size)
   elif member.width_params == "fc":
@@ -129,7 +127,8 @@ def member_config(member, budget, num_classes=3862):
   params.update(member.params)
   return models.ModelConfig(model=member.model, feature_names=member.features,
                             feature_sizes=[FEATURE_SIZES[name] for name in member.features],
-                            num_classes=num_classes, params=params)
+                            num_classes=num_classes,
+                            params=models.complete_params(member.model, params))
 
 
 def member_options(member, budget, max_steps, seed):

@@ -49,7 +49,7 @@ def parse_run(text):
   if not name or not rest.strip() or not name.replace("-", "_").replace(".", "_").isidentifier():
     raise UserError(f"--runs: {text!r}: expected 'name: model=MODEL key=value ... epochs=N'")
   fields = {field.name: field for field in dataclasses.fields(training.TrainOptions)}
-  hparams = models.hparams.default_hparams()
+  hparams = models.registry.hparam_flags()
   model, epochs, options, params = None, 5, [], []
   for item in rest.split():
     key, sep, value = item.partition("=")
@@ -83,13 +83,11 @@ def _number(name, key, value, kind):
 
 
 def run_config(run, num_classes=3862):
-  params = models.hparams.default_hparams()
-  params.update(models.default_params(run.model))
-  params.update(run.params)
   features = models.default_feature_names(run.model, frame_features=False)
   return models.ModelConfig(model=run.model, feature_names=features,
                             feature_sizes=[FEATURE_SIZES[name] for name in features],
-                            num_classes=num_classes, params=params)
+                            num_classes=num_classes,
+                            params=models.complete_params(run.model, dict(run.params)))
 
 
 def read_results(output_dir):

@@ -20,50 +20,94 @@ concatenated -> Dense(num_classes) -> sigmoid.
 self-attention and nothing else, so the block becomes LayerNorm(x) (the LayerNorm of the
 residual path, on the same tokens or frames). Models trained before
 --attend_norm_without_attention existed dropped that LayerNorm too; their model_flags.json
-lacks the flag and rebuilds them without it (hparams.VALUES_BEFORE_FLAG_EXISTED).
+lacks the flag and rebuilds them without it (`MODEL.values_before_flag_existed`).
 """
+
+import dataclasses
 
 import keras
 
 from yt8m_fusion.errors import UserError
 from yt8m_fusion.models import common
+from yt8m_fusion.models import definition
 from yt8m_fusion.models import layers as zoo_layers
+from yt8m_fusion.models.definition import hparam
+
+
+@dataclasses.dataclass(frozen=True)
+class AttendFusionHParams(definition.HParams):
+  """Attend-Fusion's sizes; the video-level defaults are the paper-size model."""
+
+  attend_hidden_size: int = hparam(
+      8192, "AttendFusion (video-level): units of each modality's fully connected layers "
+      "(the paper-size model: 8192).", lower_bound=1)
+  attend_fc_layers: int = hparam(
+      1, "AttendFusion: fully connected layers per modality before the attention.",
+      lower_bound=1)
+  attend_token_size: int = hparam(
+      128, "AttendFusion (video-level): the hidden vector is viewed as "
+      "attend_hidden_size/attend_token_size tokens of this size for the self-attention "
+      "(8192 = 64 tokens of 128).", lower_bound=1)
+  attend_frame_hidden_size: int = hparam(
+      256, "AttendFusion (frame-level): units of the per-frame fully connected layers (the "
+      "attention runs over the frames at this width).", lower_bound=1)
+  attend_num_heads: int = hparam(4, "AttendFusion: attention heads.", lower_bound=1)
+  attend_key_dim: int = hparam(
+      32, "AttendFusion: size of each head's query/key (and value).", lower_bound=1)
+  attend_attention: bool = hparam(
+      True, "AttendFusion: the self-attention block. --noattend_attention is the ablation "
+      "'Attend-Fusion without attention': the same layers without the self-attention (the "
+      "block becomes LayerNorm(x), see --attend_norm_without_attention).")
+  attend_layer_norm: bool = hparam(
+      True, "AttendFusion: layer normalization after the attention's residual.")
+  attend_norm_without_attention: bool = hparam(
+      True, "AttendFusion with --noattend_attention: keep the block's LayerNorm (the block "
+      "becomes LayerNorm(x)), so that the ablation removes the self-attention only. false: "
+      "drop it too, as models trained before this flag existed did.")
+  attend_activation: str = hparam(
+      "relu", "AttendFusion: activation of the fully connected layers.")
+  attend_dropout: float = hparam(
+      0.0, "AttendFusion: dropout rate after each fully connected layer and on the fused "
+      "vector before the classifier.", lower_bound=0.0)
+  attend_attention_dropout: float = hparam(
+      0.0, "AttendFusion: dropout rate on the attention probabilities (0 keeps the fused "
+      "attention kernel).", lower_bound=0.0)
 
 
 def build_attend_fusion(config, inputs, hp):
-  activation = common.check_activation(hp["attend_activation"], "attend_activation")
-  dropout = hp["attend_dropout"]
-  if not 0 <= dropout < 1 or not 0 <= hp["attend_attention_dropout"] < 1:
+  activation = common.check_activation(hp.attend_activation, "attend_activation")
+  dropout = hp.attend_dropout
+  if not 0 <= dropout < 1 or not 0 <= hp.attend_attention_dropout < 1:
     raise UserError("--attend_dropout and --attend_attention_dropout must be in [0, 1)")
   if config.frame_features:
     features, num_frames = common.frame_features(config, inputs, hp)
-    width = hp["attend_frame_hidden_size"]
+    width = hp.attend_frame_hidden_size
   else:
     features, num_frames = common.video_features(config, inputs, hp), None
-    width = hp["attend_hidden_size"]
-    if width % hp["attend_token_size"]:
+    width = hp.attend_hidden_size
+    if width % hp.attend_token_size:
       raise UserError(f"--attend_hidden_size={width} is not a multiple of "
-                      f"--attend_token_size={hp['attend_token_size']} (the hidden vector is "
+                      f"--attend_token_size={hp.attend_token_size} (the hidden vector is "
                       "viewed as tokens of that size)")
 
   # The ablation keeps the block's LayerNorm: it removes the attention only.
-  norm_only = (not hp["attend_attention"] and hp["attend_layer_norm"]
-               and hp["attend_norm_without_attention"])
+  norm_only = (not hp.attend_attention and hp.attend_layer_norm
+               and hp.attend_norm_without_attention)
   attended = []
   for name, x in zip(config.feature_names, features):
     prefix = common.safe_name(name)
-    for index in range(hp["attend_fc_layers"]):
+    for index in range(hp.attend_fc_layers):
       x = common.dense_block(x, width, activation, dropout=dropout, name=f"{prefix}_fc_{index}")
     if config.frame_features:
-      if hp["attend_attention"]:
+      if hp.attend_attention:
         x = _attention_block(hp, name, prefix)(x, num_frames)
       elif norm_only:
         x = _block_norm(prefix)(x)
-      x = zoo_layers.MaskedPooling(hp["frame_pooling"], name=f"{prefix}_pool")(x, num_frames)
-    elif hp["attend_attention"] or norm_only:
-      tokens = width // hp["attend_token_size"]
-      x = keras.layers.Reshape((tokens, hp["attend_token_size"]), name=f"{prefix}_tokens")(x)
-      if hp["attend_attention"]:
+      x = zoo_layers.MaskedPooling(hp.frame_pooling, name=f"{prefix}_pool")(x, num_frames)
+    elif hp.attend_attention or norm_only:
+      tokens = width // hp.attend_token_size
+      x = keras.layers.Reshape((tokens, hp.attend_token_size), name=f"{prefix}_tokens")(x)
+      if hp.attend_attention:
         x = _attention_block(hp, name, prefix)(x)
       else:
         x = _block_norm(prefix)(x)
@@ -79,8 +123,8 @@ def build_attend_fusion(config, inputs, hp):
 
 def _attention_block(hp, name, prefix):
   return zoo_layers.SelfAttentionBlock(
-      num_heads=hp["attend_num_heads"], key_dim=hp["attend_key_dim"],
-      dropout=hp["attend_attention_dropout"], layer_norm=hp["attend_layer_norm"],
+      num_heads=hp.attend_num_heads, key_dim=hp.attend_key_dim,
+      dropout=hp.attend_attention_dropout, layer_norm=hp.attend_layer_norm,
       modality=name, name=f"{prefix}_attention")
 
 
@@ -123,3 +167,28 @@ class _AttentionScores(keras.layers.Layer):
   def call(self, x, num_frames=None):
     _, scores = self.block(x, num_frames, return_attention_scores=True)
     return keras.ops.cast(scores, "float32")
+
+
+def _widths(config, hp):
+  if config.frame_features:
+    text = f"{hp.attend_frame_hidden_size} per frame"
+  else:
+    text = f"{hp.attend_hidden_size}"
+    if hp.attend_attention:
+      token = hp.attend_token_size
+      text += f" ({hp.attend_hidden_size // max(token, 1)} tokens of {token})"
+  if hp.attend_attention:
+    return text + f", {hp.attend_num_heads} heads x {hp.attend_key_dim}"
+  return text + ", no attention"
+
+
+MODEL = definition.ModelDefinition(
+    name="AttendFusion", build=build_attend_fusion, hparams=AttendFusionHParams,
+    description="Attend-Fusion: per-modality FC + self-attention, late fusion (paper, 72.9M)",
+    default_features=definition.AUDIO_VISUAL,
+    # Chosen by a sweep on the real sample's validate split (docs/TRAINING.md): Adam at the
+    # starter's 0.01 makes the paper-size network diverge.
+    training={"base_learning_rate": 0.0001},
+    widths=_widths, family="Attend-Fusion",
+    has_attention=lambda config, hp: hp.attend_attention,
+    values_before_flag_existed={"attend_norm_without_attention": False})

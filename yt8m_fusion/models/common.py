@@ -37,7 +37,7 @@ def safe_name(name):
 
 def l2_normalize(features, hp, name="input_l2_norm"):
   """The `--input_l2_norm` normalization of a list of features (identity for 'none')."""
-  mode = hp["input_l2_norm"]
+  mode = hp.input_l2_norm
   if mode == "none":
     return list(features)
   outputs = zoo_layers.L2Normalize(mode=mode, name=name)(list(features))
@@ -68,7 +68,7 @@ def video_features(config, inputs, hp):
   """
   if config.frame_features:
     frames = dequantized_frames(config, inputs)
-    pooled = [zoo_layers.MaskedPooling(hp["frame_pooling"], dtype="float32",
+    pooled = [zoo_layers.MaskedPooling(hp.frame_pooling, dtype="float32",
                                        name=f"pool_{safe_name(name)}")(f, inputs[NUM_FRAMES])
               for name, f in zip(config.feature_names, frames)]
     return l2_normalize(pooled, hp)
@@ -98,7 +98,7 @@ def check_activation(name, flag):
 
 def regularizer(hp):
   """The starter's slim.l2_regularizer(l2_penalty) = penalty * sum(w^2) / 2."""
-  penalty = hp["l2_penalty"]
+  penalty = hp.l2_penalty
   return keras.regularizers.L2(penalty / 2.0) if penalty > 0 else None
 
 
@@ -116,7 +116,7 @@ def logistic_head(x, num_classes, hp):
 
 def moe_head(x, num_classes, hp, name="moe"):
   """The starter's MoeModel on a [B, D] representation -> float32 probabilities [B, C]."""
-  mixtures = hp["moe_num_mixtures"]
+  mixtures = hp.moe_num_mixtures
   reg = regularizer(hp)
   gates = keras.layers.Dense(num_classes * (mixtures + 1), use_bias=False,
                              kernel_regularizer=reg, name=f"{name}_gates")(x)
@@ -127,7 +127,7 @@ def moe_head(x, num_classes, hp, name="moe"):
 
 def video_level_classifier(x, num_classes, hp):
   """The `--video_level_classifier_model` head of the frame-level starter models."""
-  choice = hp["video_level_classifier_model"]
+  choice = hp.video_level_classifier_model
   if choice == "MoeModel":
     return moe_head(x, num_classes, hp)
   if choice == "LogisticModel":

@@ -3,7 +3,8 @@
 The starter code saved only five keys in `model_flags.json` and lost the model's
 hyper-parameter flags, so eval.py had to be given them again. We keep the starter's
 five keys (same names, same string formats, so its tools still read the file) and add
-`num_classes` and `model_params`, a dict of every model hyper-parameter flag.
+`num_classes` and `model_params`, the model's hyper-parameters (earlier versions wrote
+every model's; `registry.params_as_trained` reads every earlier format).
 """
 
 import dataclasses
@@ -17,7 +18,8 @@ STARTER_KEYS = ("model", "feature_names", "feature_sizes", "frame_features", "la
 
 @dataclasses.dataclass
 class ModelConfig:
-  """What a model builder needs. `params` maps hyper-parameter flag names to values."""
+  """What a model builder needs. `params` maps the model's hyper-parameter names to values
+  (fields it lacks take the model's defaults, keys of other models are ignored)."""
 
   model: str
   feature_names: tuple

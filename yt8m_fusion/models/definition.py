@@ -20,8 +20,13 @@ one `ModelDefinition` that names them; `models/registry.py` only lists the defin
 Each field becomes the absl flag of the same name (`--my_hidden_size`), so the starter's
 flag names stay as they are. A field that several models share (`input_l2_norm`,
 `moe_num_mixtures`, ...) is declared once in a base class that they inherit; a model
-whose default differs redeclares the field with its own default. `model_flags.json`
-stores the chosen model's fields only.
+whose default differs redeclares the field with its own default (same kind, choices and
+help: the flag is one). `model_flags.json` stores the chosen model's fields only.
+
+A field added to a model after train_dirs were written with it: when its default changes
+what the old files built, name the old behaviour's value in the definition's
+`values_before_flag_existed`, so that a file lacking the field rebuilds the model it was
+trained as.
 """
 
 import dataclasses
@@ -56,6 +61,11 @@ class HParamField:
   upper_bound: object = None
 
 
+INPUT_L2_NORM_HELP = (
+    "L2 normalization of the model input inside the graph (eps 1e-12), as the starter did: "
+    "'joint' = one norm over the concatenated features (rgb+audio together, per video or per "
+    "frame), 'per_feature' = each feature separately, 'none' = off (docs/TRAINING.md).")
+
 _KINDS = {int: "integer", float: "float", bool: "bool", str: "string"}
 
 
@@ -63,12 +73,7 @@ _KINDS = {int: "integer", float: "float", bool: "bool", str: "string"}
 class HParams:
   """The hyper-parameters every model has: how its input is normalized and pooled."""
 
-  input_l2_norm: str = hparam(
-      "joint",
-      "L2 normalization of the model input inside the graph (eps 1e-12), as the starter did: "
-      "'joint' = one norm over the concatenated features (rgb+audio together, per video or "
-      "per frame), 'per_feature' = each feature separately, 'none' = off. The FC baselines "
-      "default to none (docs/TRAINING.md).", choices=INPUT_L2_NORM_MODES)
+  input_l2_norm: str = hparam("joint", INPUT_L2_NORM_HELP, choices=INPUT_L2_NORM_MODES)
   frame_pooling: str = hparam(
       "mean",
       "How frames are pooled over the valid frames (padding masked with num_frames): by the "
@@ -163,6 +168,11 @@ class ModelDefinition:
     widths: `(config, hp) -> str`, the sizes that matter, in a few words (the report).
     family: how the report groups it: "Attend-Fusion", "fusion" or "one modality"
       (None: "fusion" when it reads several modalities, else "one modality").
+    has_attention: `(config, hp) -> bool`, whether the built model has self-attention
+      blocks (`layers.SelfAttentionBlock`) whose scores the report can draw (None: never).
+    values_before_flag_existed: {field: value} for fields added after train_dirs were
+      written with this model, whose default changed what those files built: a
+      model_flags.json lacking the field gets this value, not the default.
   """
 
   name: str
@@ -174,6 +184,16 @@ class ModelDefinition:
   training: Mapping = dataclasses.field(default_factory=dict)
   widths: Callable | None = None
   family: str | None = None
+  has_attention: Callable | None = None
+  values_before_flag_existed: Mapping = dataclasses.field(default_factory=dict)
 
   def describe_widths(self, config, hp) -> str:
     return self.widths(config, hp) if self.widths is not None else "-"
+
+  def attends(self, config, hp) -> bool:
+    return bool(self.has_attention(config, hp)) if self.has_attention is not None else False
+
+  def describe_family(self, num_modalities) -> str:
+    if self.family is not None:
+      return self.family
+    return "fusion" if num_modalities > 1 else "one modality"

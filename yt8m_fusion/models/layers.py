@@ -6,6 +6,7 @@ All are registered for serialization under the package 'yt8m_fusion', so
 """
 
 import functools
+import math
 
 import keras
 import numpy as np
@@ -320,6 +321,29 @@ class SelfAttentionBlock(keras.layers.Layer):
     config.update(num_heads=self.num_heads, key_dim=self.key_dim, dropout=self.dropout,
                   layer_norm=self.layer_norm, modality=self.modality)
     return config
+
+  def forward_flops(self, input_shape, max_frames):  # pylint: disable=unused-argument
+    """The FLOPs protocol of models/flops.py: the attention's products (the LayerNorm and
+    the residual are element-wise)."""
+    return multi_head_attention_flops(self.attention, input_shape, input_shape)
+
+
+def multi_head_attention_flops(attention, query_shape, value_shape):
+  """Forward FLOPs of a keras MultiHeadAttention for one example: query [T, Dq], key/value
+  [S, Dv] (shapes without the batch axis): the Q, K, V and output projections, the QK^T
+  scores and the scores-weighted sum of V, 2 x multiply-adds each."""
+  steps, query_dim = math.prod(query_shape[:-1]), query_shape[-1]
+  sources, value_dim = math.prod(value_shape[:-1]), value_shape[-1]
+  heads, key_dim = attention.num_heads, attention.key_dim
+  head_value_dim = attention.value_dim or key_dim
+  output_dim = query_dim
+  projections = (steps * query_dim * heads * key_dim            # Q
+                 + sources * value_dim * heads * key_dim        # K
+                 + sources * value_dim * heads * head_value_dim  # V
+                 + steps * heads * head_value_dim * output_dim)  # output
+  scores = steps * sources * heads * key_dim                    # Q K^T
+  weighted = steps * sources * heads * head_value_dim           # softmax(.) V
+  return 2 * (projections + scores + weighted)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

@@ -1,8 +1,11 @@
-"""The one registry of models: `--model=NAME` -> builder."""
+"""The registry: the models the programs know, collected from their modules.
 
-import dataclasses
+Each model module declares a `ModelDefinition` (models/definition.py); adding a model is
+its module plus one line in `DEFINITIONS`. Everything else (flags, model_flags.json, the
+report, FLOPs, the tests that cover every model) reads the definitions from here.
+"""
+
 import re
-from typing import Callable
 
 import keras
 import tensorflow as tf
@@ -11,72 +14,16 @@ from yt8m_fusion.errors import UserError
 from yt8m_fusion.models import attend_fusion
 from yt8m_fusion.models import baselines
 from yt8m_fusion.models import common
-from yt8m_fusion.models import hparams as hparams_lib
 from yt8m_fusion.models import starter
 from yt8m_fusion.models.config import ModelConfig
 
-VISUAL = ("mean_rgb",)
-AUDIO_VISUAL = ("mean_rgb", "mean_audio")
-FRAME_NAMES = {"mean_rgb": "rgb", "mean_audio": "audio"}
-# Defaults of the paper-size networks, chosen by a sweep on the real YouTube-8M sample's
-# validate split (docs/TRAINING.md has the table). Adam at the starter's 0.01 makes these
-# networks diverge. The FC baselines: FC Late Fusion's sweep; the starter's joint L2 norm of
-# the input kept it from learning (the other FC baselines share its layers).
-ATTEND_FUSION_TRAINING = {"base_learning_rate": 0.0001}
-FC_TRAINING = {"base_learning_rate": 0.0001, "batch_size": 256, "num_epochs": 4}
-FC_PARAMS = {"input_l2_norm": "none"}
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelSpec:
-  name: str
-  builder: Callable  # (config, inputs, hp) -> output tensor
-  description: str
-  frame_only: bool = False
-  default_features: tuple = VISUAL  # video-level names; frame-level: rgb / audio
-  # TrainOptions fields that differ from the starter's defaults for this model.
-  training: dict = dataclasses.field(default_factory=dict)
-  # Hyper-parameters whose defaults differ for this model (saved in model_flags.json like
-  # every hyper-parameter, so a trained model is rebuilt as it was trained).
-  params: dict = dataclasses.field(default_factory=dict)
-
-
-_SPECS = (
-    ModelSpec("AttendFusion", attend_fusion.build_attend_fusion,
-              "Attend-Fusion: per-modality FC + self-attention, late fusion (paper, 72.9M)",
-              default_features=AUDIO_VISUAL,
-              training=ATTEND_FUSION_TRAINING),
-    ModelSpec("FCModel", baselines.build_fc,
-              "FC baseline on the given features concatenated (mean_audio: audio only)",
-              training=FC_TRAINING, params=FC_PARAMS),
-    ModelSpec("FCRNModel", baselines.build_fcrn, "FC residual network baseline",
-              default_features=AUDIO_VISUAL,
-              training=FC_TRAINING, params=FC_PARAMS),
-    ModelSpec("FCRGNModel", baselines.build_fcrgn,
-              "FC residual network with context gating baseline", default_features=AUDIO_VISUAL,
-              training=FC_TRAINING, params=FC_PARAMS),
-    ModelSpec("FCEarlyFusion", baselines.build_fc,
-              "FC early fusion: features concatenated -> FC stack", default_features=AUDIO_VISUAL,
-              training=FC_TRAINING, params=FC_PARAMS),
-    ModelSpec("FCMidFusion", baselines.build_mid_fusion,
-              "FC mid fusion: per-modality FC -> concatenated -> FC",
-              default_features=AUDIO_VISUAL,
-              training=FC_TRAINING, params=FC_PARAMS),
-    ModelSpec("FCLateFusion", baselines.build_late_fusion,
-              "FC late fusion: per-modality FC stack + classifier, logits summed "
-              "(--fc_late_fusion; paper baseline, 341.2M)", default_features=AUDIO_VISUAL,
-              training=FC_TRAINING, params=FC_PARAMS),
-    ModelSpec("LogisticModel", starter.build_logistic,
-              "starter: logistic regression on the concatenated features"),
-    ModelSpec("MoeModel", starter.build_moe, "starter: mixture of experts (--moe_num_mixtures)"),
-    ModelSpec("FrameLevelLogisticModel", starter.build_frame_level_logistic,
-              "starter: logistic regression on the frames' mean", frame_only=True),
-    ModelSpec("DbofModel", starter.build_dbof,
-              "starter: deep bag of frames + video-level classifier", frame_only=True),
-    ModelSpec("LstmModel", starter.build_lstm,
-              "starter: stacked LSTM + video-level classifier", frame_only=True),
+DEFINITIONS = (
+    attend_fusion.MODEL,
+    *baselines.MODELS,
+    *starter.MODELS,
 )
-REGISTRY = {spec.name: spec for spec in _SPECS}
+REGISTRY = {definition.name: definition for definition in DEFINITIONS}
+FRAME_NAMES = {"mean_rgb": "rgb", "mean_audio": "audio"}
 
 
 def list_models():
@@ -85,6 +32,7 @@ def list_models():
 
 
 def get_spec(name):
+  """The `ModelDefinition` of `--model=name`; a UserError lists the known ones."""
   try:
     return REGISTRY[name]
   except KeyError:
@@ -98,8 +46,8 @@ def default_training(name):
 
 
 def default_params(name):
-  """The hyper-parameters whose defaults differ for this model (a new dict)."""
-  return dict(get_spec(name).params)
+  """{hyper-parameter: default} of this model (a new dict)."""
+  return get_spec(name).hparams().to_dict()
 
 
 def is_frame_only(name):
@@ -114,24 +62,49 @@ def default_feature_names(model_name, frame_features):
   return list(names)
 
 
+def hparams_of(config: ModelConfig):
+  """`config.params` as the model's typed HParams (defaults for the fields it lacks)."""
+  return get_spec(config.model).hparams.from_dict(config.params)
+
+
+def complete_params(model_name, params):
+  """{field: value} of every field `model_name` declares: `params` (checked, coerced; keys
+  of other models dropped) over the defaults. What model_flags.json stores."""
+  return get_spec(model_name).hparams.from_dict(params).to_dict()
+
+
+def params_as_trained(model_name, params):
+  """`complete_params` of a saved model_flags.json's hyper-parameters: a field the file
+  lacks gets the value that reproduces what the file's version built
+  (`values_before_flag_existed`), else its default.
+
+  The starter's five-key files hold no hyper-parameters (its flags were not saved): they
+  get the defaults, which are the starter's.
+  """
+  spec = get_spec(model_name)
+  params = dict(params or {})
+  if params:
+    for name, value in spec.values_before_flag_existed.items():
+      params.setdefault(name, value)
+  return spec.hparams.from_dict(params).to_dict()
+
+
+def has_attention(config: ModelConfig):
+  """Whether the model `config` builds has self-attention blocks (the report's heat maps)."""
+  spec = REGISTRY.get(config.model)
+  return spec is not None and spec.attends(config, hparams_of(config))
+
+
 def build_model(config: ModelConfig) -> keras.Model:
   """The Keras functional model for `config` (see docs/DESIGN.md, 'Models')."""
   spec = get_spec(config.model)
-  hp = hparams_lib.resolve(config.params)
+  hp = spec.hparams.from_dict(config.params)
   if spec.frame_only:
     common.require_frames(config)
-  if not config.feature_names:
-    raise UserError("--feature_names: at least one feature is needed")
-  if any(size <= 0 for size in config.feature_sizes):
-    raise UserError(f"--feature_sizes={','.join(map(str, config.feature_sizes))}: sizes must "
-                    "be positive")
-  if len(set(config.feature_names)) != len(config.feature_names):
-    raise UserError(f"--feature_names={','.join(config.feature_names)} names a feature twice")
-  if int(config.num_classes) < 1:
-    raise UserError(f"--num_classes={config.num_classes}: must be positive")
+  config.data_spec()  # the record layout: UserErrors name the feature flag at fault
   inputs = common.build_inputs(config)
   try:
-    outputs = spec.builder(config, inputs, hp)
+    outputs = spec.build(config, inputs, hp)
   except tf.errors.ResourceExhaustedError as error:
     detail = re.sub(r"\{\{function_node [^}]*\}\}", "", str(getattr(error, "message", error)))
     detail = " ".join(detail.split())[:160]
@@ -139,3 +112,26 @@ def build_model(config: ModelConfig) -> keras.Model:
                     f"{config.num_classes} ({detail}); expected a model that fits this machine: "
                     "lower --num_classes or the model's size flags") from None
   return keras.Model(inputs, outputs, name=config.model)
+
+
+def hparam_flags(definitions=DEFINITIONS):
+  """{field name: (HParamField, {model name: its default})} over `definitions`, one entry per
+  distinct field name: the programs define one absl flag for each.
+
+  A name that two models declare with another kind, choices or bounds would be two flags
+  in one: a TypeError (a programming error, caught by the tests).
+  """
+  def flag_shape(field):
+    return (field.kind, field.choices, field.lower_bound, field.upper_bound)
+
+  result = {}
+  for spec in definitions:
+    for field in spec.hparams.declared():
+      first, defaults = result.setdefault(field.name, (field, {}))
+      if flag_shape(field) != flag_shape(first):
+        owner = next(iter(defaults))
+        raise TypeError(f"hyper-parameter '{field.name}' is declared by {owner} as "
+                        f"{flag_shape(first)} and by {spec.name} as {flag_shape(field)} (kind, "
+                        "choices, bounds); one flag cannot be both: rename one of them")
+      defaults[spec.name] = field.default
+  return result

@@ -26,11 +26,13 @@ def colors(labels):
 
 
 def family(architecture, modalities):
-  if architecture == "AttendFusion":
-    return "Attend-Fusion"
-  if "+" in modalities:
-    return "fusion"
-  return "one modality"
+  """How a model is grouped in the figures: its definition's family (models/definition.py),
+  else by its modalities ("a + b": fusion)."""
+  from yt8m_fusion import models  # pylint: disable=import-outside-toplevel
+  spec = models.REGISTRY.get(architecture)
+  if spec is not None and spec.family is not None:
+    return spec.family
+  return "fusion" if "+" in modalities else "one modality"
 
 
 _MARKERS = {"one modality": "o", "fusion": "s", "Attend-Fusion": "*"}

@@ -21,11 +21,10 @@ import re
 import pandas as pd
 import tensorflow as tf
 
+from yt8m_fusion import models
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion.errors import UserError
-from yt8m_fusion.models import hparams
 from yt8m_fusion.models.config import ModelConfig
-from yt8m_fusion.models.config import parse_bool
 
 _EVAL_FILE = re.compile(r"^metrics-(\d+)\.json$")
 
@@ -51,8 +50,7 @@ class Run:
 
   @property
   def has_attention(self):
-    return self.config.model == "AttendFusion" and parse_bool(
-        self.config.params.get("attend_attention", True))
+    return models.has_attention(self.config)
 
 
 def default_label(train_dir):
@@ -67,7 +65,7 @@ def load_run(train_dir, label=None, extra=None):
                     "train.py (each holds model_flags.json)")
   config = train_dir_lib.load_config(train_dir)
   # Rebuilt from model_flags.json alone: flags added since take the values it was trained with.
-  config.params = hparams.params_as_trained(config.params)
+  config.params = models.params_as_trained(config.model, config.params)
   history = _read_eval_history(train_dir)
   metrics = _read_json(os.path.join(train_dir_lib.eval_dir(train_dir), "metrics.json"))
   if metrics is None and history:

@@ -16,7 +16,6 @@ import pandas as pd
 
 from yt8m_fusion.metrics import F1_CANDIDATE_KEYS
 from yt8m_fusion.report.runs import finite
-from yt8m_fusion.models.config import parse_bool
 
 MODALITY_NAMES = {"mean_rgb": "visual", "rgb": "visual", "mean_audio": "audio",
                   "audio": "audio"}
@@ -47,36 +46,12 @@ def modalities(config):
 
 
 def widths(config):
-  """The sizes that matter for each model, in a few words."""
-  p = config.params
-  get = lambda key, default=None: p.get(key, default)  # noqa: E731
-  model = config.model
-  if model == "AttendFusion":
-    if config.frame_features:
-      text = f"{get('attend_frame_hidden_size', 256)} per frame"
-    else:
-      hidden, token = int(get("attend_hidden_size", 8192)), int(get("attend_token_size", 128))
-      text = f"{hidden}"
-      if parse_bool(get("attend_attention", True)):
-        text += f" ({hidden // max(token, 1)} tokens of {token})"
-    if parse_bool(get("attend_attention", True)):
-      text += f", {get('attend_num_heads', 4)} heads x {get('attend_key_dim', 32)}"
-    else:
-      text += ", no attention"
-    return text
-  if model == "FCMidFusion":
-    return (f"{get('fc_hidden_size', 8192)} x ({get('fc_mid_modality_layers', 2)} per modality"
-            f" + {get('fc_mid_fused_layers', 1)} fused)")
-  if model in ("FCModel", "FCRNModel", "FCRGNModel", "FCEarlyFusion", "FCLateFusion"):
-    text = f"{get('fc_hidden_size', 8192)} x {get('fc_num_layers', 3)}"
-    return text + (" per modality" if model == "FCLateFusion" else "")
-  if model == "MoeModel":
-    return f"{get('moe_num_mixtures', 2)} mixtures"
-  if model == "DbofModel":
-    return f"cluster {get('dbof_cluster_size', 8192)}, hidden {get('dbof_hidden_size', 1024)}"
-  if model == "LstmModel":
-    return f"{get('lstm_cells', 1024)} x {get('lstm_layers', 2)}"
-  return "-"
+  """The sizes that matter for the model, in a few words (what its definition declares)."""
+  from yt8m_fusion import models  # pylint: disable=import-outside-toplevel
+  spec = models.REGISTRY.get(config.model)
+  if spec is None:
+    return "-"
+  return spec.describe_widths(config, models.hparams_of(config))
 
 
 def count_parameters(config):

@@ -249,10 +249,13 @@ def evaluate(network, config, data_pattern, train_dir, step, *, batch_size=1024,
 
 def _check_saved_config(train_dir, config):
   saved = train_dir_lib.config_to_resume(train_dir)  # None until a checkpoint exists
-  if saved is not None and saved.to_json_dict() != config.to_json_dict():
+  # Every earlier format of the file resumes: it is compared where it holds a value.
+  differences = [] if saved is None else train_dir_lib.describes_another_model(saved, config)
+  if differences:
+    details = "; ".join(f"{key}: saved {old!r}, given {new!r}" for key, old, new in differences)
     raise UserError(f"{train_dir_lib.model_flags_path(train_dir)} describes another model than "
-                    "the one to train; resume with the saved config, or start a new model in "
-                    "an empty train_dir")
+                    f"the one to train ({details}); resume with the saved config, or start a "
+                    "new model in an empty train_dir")
 
 
 def _describe_device():

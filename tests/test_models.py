@@ -664,3 +664,15 @@ def test_docs_name_every_registered_model_and_hyper_parameter():
   assert not [name for name in models.list_models() if f"`{name}`" not in text]
   assert not [name for name in registry.hparam_flags()
               if f"--{name}" not in text and f"--[no]{name}" not in text]
+
+
+def test_small_params_are_the_models_own_fields_and_agree():
+  """The tests build every model at its definition's small sizes (test_models_util.TINY):
+  each size names a field of that model, and models sharing a field agree on its size."""
+  chosen = {}
+  for definition in registry.DEFINITIONS:
+    unknown = set(definition.small_params) - set(definition.hparams.names())
+    assert not unknown, f"{definition.name}: small_params names no field {sorted(unknown)}"
+    definition.hparams.from_dict(definition.small_params)  # valid values
+    for name, value in definition.small_params.items():
+      assert chosen.setdefault(name, value) == value, f"{name}: two small sizes"

@@ -191,4 +191,6 @@ MODEL = definition.ModelDefinition(
     training={"base_learning_rate": 0.0001},
     widths=_widths, family="Attend-Fusion",
     has_attention=lambda config, hp: hp.attend_attention,
-    values_before_flag_existed={"attend_norm_without_attention": False})
+    values_before_flag_existed={"attend_norm_without_attention": False},
+    small_params={"attend_hidden_size": 16, "attend_token_size": 4,
+                  "attend_frame_hidden_size": 8, "attend_num_heads": 2, "attend_key_dim": 4})

@@ -154,10 +154,14 @@ def _stack_widths(config, hp):
 
 # Chosen by FC Late Fusion's sweep on the real sample's validate split (docs/TRAINING.md).
 FC_TRAINING = {"base_learning_rate": 0.0001, "batch_size": 256, "num_epochs": 4}
+FC_SMALL = {"fc_hidden_size": 16, "fc_num_layers": 2, "fc_mid_modality_layers": 1,
+            "fc_mid_fused_layers": 1}
 
 
 def _fc_model(name, build, hparams, description, **kwargs):
   kwargs.setdefault("widths", _stack_widths)
+  kwargs.setdefault("small_params", {field: size for field, size in FC_SMALL.items()
+                                     if field in hparams.names()})
   return definition.ModelDefinition(name=name, build=build, hparams=hparams,
                                     description=description, training=FC_TRAINING, **kwargs)
 

@@ -173,6 +173,8 @@ class ModelDefinition:
     values_before_flag_existed: {field: value} for fields added after train_dirs were
       written with this model, whose default changed what those files built: a
       model_flags.json lacking the field gets this value, not the default.
+    small_params: {field: value} of a small instance that builds and trains in well under
+      a second (the tests that cover every model build each one at these sizes).
   """
 
   name: str
@@ -186,6 +188,7 @@ class ModelDefinition:
   family: str | None = None
   has_attention: Callable | None = None
   values_before_flag_existed: Mapping = dataclasses.field(default_factory=dict)
+  small_params: Mapping = dataclasses.field(default_factory=dict)
 
   def describe_widths(self, config, hp) -> str:
     return self.widths(config, hp) if self.widths is not None else "-"

@@ -152,6 +152,7 @@ MODELS = (
     definition.ModelDefinition(
         name="MoeModel", build=build_moe, hparams=MoeHParams,
         description="starter: mixture of experts (--moe_num_mixtures)",
+        small_params={"moe_num_mixtures": 2},
         widths=lambda config, hp: f"{hp.moe_num_mixtures} mixtures"),
     definition.ModelDefinition(
         name="FrameLevelLogisticModel", build=build_frame_level_logistic,
@@ -160,9 +161,11 @@ MODELS = (
     definition.ModelDefinition(
         name="DbofModel", build=build_dbof, hparams=DbofHParams, frame_only=True,
         description="starter: deep bag of frames + video-level classifier",
-        widths=lambda config, hp: f"cluster {hp.dbof_cluster_size}, hidden {hp.dbof_hidden_size}"),
+        widths=lambda config, hp: f"cluster {hp.dbof_cluster_size}, hidden {hp.dbof_hidden_size}",
+        small_params={"dbof_cluster_size": 16, "dbof_hidden_size": 8, "iterations": 5}),
     definition.ModelDefinition(
         name="LstmModel", build=build_lstm, hparams=LstmHParams, frame_only=True,
         description="starter: stacked LSTM + video-level classifier",
-        widths=lambda config, hp: f"{hp.lstm_cells} x {hp.lstm_layers}"),
+        widths=lambda config, hp: f"{hp.lstm_cells} x {hp.lstm_layers}",
+        small_params={"lstm_cells": 8, "lstm_layers": 2}),
 )

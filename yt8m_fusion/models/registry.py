@@ -14,6 +14,7 @@ from yt8m_fusion.errors import UserError
 from yt8m_fusion.models import attend_fusion
 from yt8m_fusion.models import baselines
 from yt8m_fusion.models import common
+from yt8m_fusion.models import nextvlad
 from yt8m_fusion.models import starter
 from yt8m_fusion.models.config import ModelConfig
 
@@ -21,6 +22,7 @@ DEFINITIONS = (
     attend_fusion.MODEL,
     *baselines.MODELS,
     *starter.MODELS,
+    nextvlad.MODEL,
 )
 REGISTRY = {definition.name: definition for definition in DEFINITIONS}
 FRAME_NAMES = {"mean_rgb": "rgb", "mean_audio": "audio"}

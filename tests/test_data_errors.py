@@ -14,7 +14,6 @@ VIDEO_KW = dict(frame_features=False, feature_names=("mean_rgb", "mean_audio"),
                 feature_sizes=(8, 4), num_classes=20)
 FRAME_KW = dict(frame_features=True, feature_names=("rgb", "audio"), feature_sizes=(6, 3),
                 num_classes=20)
-# explain_read_error takes the spec's fields as keyword arguments (the *_KW dicts).
 VIDEO = data.DataSpec(**VIDEO_KW)
 FRAME = data.DataSpec(**FRAME_KW)
 
@@ -48,12 +47,13 @@ def _iterate_and_explain(pattern, batch_parse_frames=None, **kwargs):
 
   The up-front check reads only the first record, so the bad record must come later.
   """
-  dataset = data.load_dataset(pattern, data.DataSpec(**kwargs), batch_size=4,
+  spec = data.DataSpec(**kwargs)
+  dataset = data.load_dataset(pattern, spec, batch_size=4,
                               batch_parse_frames=batch_parse_frames).dataset
   with pytest.raises(tf.errors.OpError) as info:
     for _ in dataset:
       pass
-  error = data.explain_read_error(info.value, pattern, **kwargs)
+  error = data.explain_read_error(info.value, pattern, spec)
   assert isinstance(error, UserError) and "\n" not in str(error)
   return str(error)
 
@@ -241,7 +241,7 @@ def test_skip_mode_still_rejects_flag_mistakes(tmp_path):
 def test_explain_read_error_without_culprit(tmp_path):
   path = _good_video_file(tmp_path)
   error = tf.errors.InvalidArgumentError(None, None, "something else went wrong")
-  message = str(data.explain_read_error(error, path, **VIDEO_KW))
+  message = str(data.explain_read_error(error, path, VIDEO))
   assert "no bad record was found" in message and "something else went wrong" in message
 
 
@@ -308,14 +308,14 @@ def test_every_file_is_looked_at_not_only_the_first(tmp_path):
   (folder / "videos4.tfrecord").write_text("id\tlabels\n")
   (folder / "videos5.tfrecord").mkdir()
   with pytest.raises(UserError) as info:
-    data.check_files(str(folder / "*"), **VIDEO_KW)
+    data.check_files(str(folder / "*"), VIDEO)
   assert "videos4.tfrecord: is a text file, not a TFRecord file" in str(info.value)
   (folder / "videos4.tfrecord").unlink()
   with pytest.raises(UserError, match="videos5.tfrecord: is a folder, not a TFRecord file"):
-    data.check_files(str(folder / "*"), skip_corrupt_records=True, **VIDEO_KW)
+    data.check_files(str(folder / "*"), VIDEO, skip_corrupt_records=True)
   (folder / "videos5.tfrecord").rmdir()
   with pytest.raises(UserError) as info:
-    data.check_files(str(folder / "*"), **VIDEO_KW)
+    data.check_files(str(folder / "*"), VIDEO)
   assert ("videos3.tfrecord: holds frame-level records (tf.train.SequenceExample), unlike the "
           "other 3 file(s)") in str(info.value)
   # A missing feature in the first record of a later file is named before any reading.
@@ -323,7 +323,7 @@ def test_every_file_is_looked_at_not_only_the_first(tmp_path):
   _write(folder / "videos3.tfrecord", [_video(0, audio=False)])
   with pytest.raises(UserError, match=r"videos3.tfrecord: record 0 \(id 'v0'\): feature "
                                       r"'mean_audio' is missing \(the record has: mean_rgb\)"):
-    data.check_files(str(folder / "*"), **VIDEO_KW)
+    data.check_files(str(folder / "*"), VIDEO)
 
 
 def test_files_without_labels_are_refused_only_where_labels_are_needed(tmp_path):
@@ -332,18 +332,18 @@ def test_files_without_labels_are_refused_only_where_labels_are_needed(tmp_path)
                       [records.make_video_example(f"t{i}", None, {"mean_rgb": np.zeros(8),
                                                                   "mean_audio": np.zeros(4)})
                        for i in range(20)])
-  data.check_files(unlabelled, **VIDEO_KW)  # inference
+  data.check_files(unlabelled, VIDEO)  # inference
   with pytest.raises(UserError) as info:
-    data.check_files(unlabelled, require_labels=True, **VIDEO_KW)
+    data.check_files(unlabelled, VIDEO, require_labels=True)
   assert ("test.tfrecord: holds no labels (none of its first 16 record(s) has 'labels'), like "
           "the test split") in str(info.value)
   assert "inference.py" in str(info.value)
   with pytest.raises(UserError, match="remove it from the data pattern"):
-    data.check_files(f"{labelled},{unlabelled}", require_labels=True, **VIDEO_KW)
+    data.check_files(f"{labelled},{unlabelled}", VIDEO, require_labels=True)
   # A few unlabelled records at the start of labelled data are not a test split.
   mostly = _write(tmp_path / "mostly.tfrecord", [_video(0, labels=[]), _video(1, labels=[]),
                                                  _video(2)])
-  data.check_files(mostly, require_labels=True, **VIDEO_KW)
+  data.check_files(mostly, VIDEO, require_labels=True)
   # Segment mode needs segment ratings (only the 2019 validate split has them).
   rated = records.make_frame_example("s0", [1], {"rgb": np.full((10, 6), 3, np.uint8),
                                                  "audio": np.full((10, 3), 3, np.uint8)},
@@ -351,8 +351,9 @@ def test_files_without_labels_are_refused_only_where_labels_are_needed(tmp_path)
                                                "segment_scores": [1.0]})
   segments = _write(tmp_path / "rated.tfrecord", [rated])
   frames = _write(tmp_path / "frames.tfrecord", [_frames(0, count=10)])
-  data.check_files(segments, segment_labels=True, require_labels=True, **FRAME_KW)
+  rated_frames = dataclasses.replace(FRAME, segment_labels=True)
+  data.check_files(segments, rated_frames, require_labels=True)
   with pytest.raises(UserError, match="frames.tfrecord: holds no segment ratings"):
-    data.check_files(frames, segment_labels=True, require_labels=True, **FRAME_KW)
+    data.check_files(frames, rated_frames, require_labels=True)
   with pytest.raises(UserError, match="--segment_labels needs frame-level data"):
-    data.check_files(labelled, segment_labels=True, require_labels=True, **VIDEO_KW)
+    dataclasses.replace(VIDEO, segment_labels=True)

@@ -154,7 +154,7 @@ def _without_padding(example, config, max_frames):
 
 def _convert(model, config, quantization, max_frames, batch_size, calibration_examples):
   """(flatbuffer bytes, operators left in float32 by int8) of the model's probabilities."""
-  names = model_inputs.model_input_names(config)
+  names = config.data_spec(max_frames=max_frames).model_input_names
   archive = keras.export.ExportArchive()
   archive.track(model)
 

@@ -1,12 +1,17 @@
 """Bad input becomes a one-line UserError naming the file, the feature and the expectation."""
 
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from programs import REPO
 from yt8m_fusion import data
+from yt8m_fusion.core.skipping import SkipCounter
+from yt8m_fusion.litert import records as litert_records
 from yt8m_fusion.data import records
 from yt8m_fusion.errors import UserError
 
@@ -357,3 +362,82 @@ def test_files_without_labels_are_refused_only_where_labels_are_needed(tmp_path)
     data.check_files(frames, rated_frames, require_labels=True)
   with pytest.raises(UserError, match="--segment_labels needs frame-level data"):
     dataclasses.replace(VIDEO, segment_labels=True)
+
+
+# ----------------------------------------------------------------------------------------
+# One validator (core/validation.py): every reader accepts and refuses the same records
+# ----------------------------------------------------------------------------------------
+
+def _litert_read(path, spec, skip=False):
+  """The TensorFlow-free reader of the LiteRT runtime: (video ids, skip counter)."""
+  counter = SkipCounter()
+  batches = litert_records.read_batches(path, spec, batch_size=4, skip_corrupt_records=skip,
+                                        skip_counter=counter)
+  return [video_id for batch in batches for video_id in batch["video_ids"]], counter
+
+
+def _long_video(i, bad_frame, count=12):
+  """Frame-level record of `count` frames whose frame `bad_frame` has 5 rgb bytes, not 6."""
+  rgb = [bytes([i % 256]) * (5 if t == bad_frame else 6) for t in range(count)]
+  audio = [bytes([7]) * 3] * count
+  return records.make_frame_example(f"f{i}", [i % 20], {"rgb": rgb, "audio": audio})
+
+
+def test_frames_past_max_frames_are_not_checked_by_any_reader(tmp_path):
+  spec = dataclasses.replace(FRAME, max_frames=8)
+  path = _write(tmp_path / "long.tfrecord", [_frames(0), _long_video(1, bad_frame=10)])
+  for batch_parse in (False, True):  # the tf.data reader, both parse paths
+    batches = data.load_dataset(path, spec, batch_size=4, batch_parse_frames=batch_parse)
+    assert [v for b in batches.dataset for v in b["video_ids"].numpy()] == [b"f0", b"f1"]
+  assert data.validate_record(list(records.iterate_records(path))[1], spec)[0] is None
+  assert _litert_read(path, spec)[0] == [b"f0", b"f1"]
+  # The same damage inside the first max_frames: refused by each, with the same line.
+  path = _write(tmp_path / "bad.tfrecord", [_frames(0), _long_video(1, bad_frame=5)])
+  expected = f"{path}: record 1 (id 'f1'): feature 'rgb' frame 5 has 5 bytes; expected 6"
+  for batch_parse in (False, True):
+    assert expected in _iterate_and_explain(path, batch_parse_frames=batch_parse,
+                                            **dataclasses.asdict(spec))
+  with pytest.raises(UserError) as info:
+    _litert_read(path, spec)
+  assert expected in str(info.value)
+  ids, counter = _litert_read(path, spec, skip=True)
+  assert ids == [b"f0"] and "skipped 1 invalid record(s)" in counter.summary()
+
+
+def test_a_bad_segment_record_is_explained_precisely(tmp_path):
+  spec = dataclasses.replace(FRAME, segment_labels=True, max_frames=10)
+
+  def rated(i, start):
+    frames = {"rgb": np.full((10, 6), 3, np.uint8), "audio": np.full((10, 3), 3, np.uint8)}
+    return records.make_frame_example(
+        f"s{i}", [1], frames,
+        segments={"segment_labels": [1], "segment_start_times": [start], "segment_scores": [1.0]})
+
+  path = _write(tmp_path / "rated.tfrecord", [rated(0, 0), rated(1, 5), rated(2, 6)])
+  message = _iterate_and_explain(path, **dataclasses.asdict(spec))
+  assert (f"{path}: record 2 (id 's2'): segment start time 6 is outside the video; expected "
+          "start times 0 <= start <= max_frames - 5 = 5") in message
+  with pytest.raises(UserError, match=r"record 2 \(id 's2'\): segment start time 6"):
+    data.check_files(path, spec, num_records=3)
+
+
+def test_check_readable_checks_without_a_pipeline(tmp_path):
+  good = _good_video_file(tmp_path)
+  assert data.check_readable(good, VIDEO, require_labels=True) == [good]
+  with pytest.raises(UserError, match="holds video-level records"):
+    data.check_readable(good, FRAME)
+  unlabelled = _write(tmp_path / "test.tfrecord",
+                      [records.make_video_example("t0", None, {"mean_rgb": np.zeros(8),
+                                                               "mean_audio": np.zeros(4)})])
+  data.check_readable(unlabelled, VIDEO)
+  with pytest.raises(UserError, match="holds no labels"):
+    data.check_readable(unlabelled, VIDEO, require_labels=True)
+
+
+def test_the_core_imports_without_tensorflow():
+  code = ("import sys\n"
+          "from yt8m_fusion.core import files, framing, records, skipping, spec, "
+          "submission_format, validation\n"
+          "from yt8m_fusion.litert import records as litert_records\n"
+          "assert 'tensorflow' not in sys.modules, 'yt8m_fusion.core imported TensorFlow'\n")
+  subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

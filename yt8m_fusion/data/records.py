@@ -249,7 +249,8 @@ def read_records_python(path):
   result = []
   for raw in iterate_records(path):
     record = core_records.parse_record(raw)
-    context = {key: core_records.feature_values(value)[1] for key, value in record.context.feature.items()}
+    context = {key: core_records.feature_values(value)[1]
+               for key, value in record.context.feature.items()}
     frames = {}
     for name, feature_list in record.feature_lists.feature_list.items():
       rows = [np.frombuffer(f.bytes_list.value[0], dtype=np.uint8) for f in feature_list.feature]

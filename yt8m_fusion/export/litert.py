@@ -45,7 +45,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from yt8m_fusion import inputs as model_inputs
 from yt8m_fusion import io_utils
 from yt8m_fusion.errors import UserError
 from yt8m_fusion.export.saved_model import feature_signature

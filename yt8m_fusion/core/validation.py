@@ -61,10 +61,6 @@ class Rule:
   limit: int = 0
 
   @property
-  def in_context(self):
-    return self.check != FRAMES
-
-  @property
   def expected(self):
     """What the key must hold, as the end of a sentence."""
     if self.check == ID:
@@ -140,9 +136,9 @@ def check_record(record, spec):
   """The first RecordProblem of a parsed record (see `validate_record`), or None."""
   rules = record_rules(spec)
   context = record.context.feature
-  for rule in rules:  # types first: a wrong type makes the parse itself fail
-    feature = context.get(rule.key) if rule.in_context else None
-    if feature is None:
+  for rule in rules:  # context types first: a wrong type makes the parse itself fail
+    feature = context.get(rule.key) if rule.check not in (FEATURE, FRAMES) else None
+    if feature is None:  # (features check their own type, naming the size expected)
       continue
     kind, values = records.feature_values(feature)
     if kind is not None and kind != rule.kind:
@@ -151,15 +147,11 @@ def check_record(record, spec):
     if rule.check == ID and len(values) > 1:
       return RecordProblem("type", rule.key, f"'{rule.key}' holds {len(values)} values; "
                            "expected one")
-  level_checked = False
+  problem = _level_problem(record, spec)
+  if problem is not None:
+    return problem
   for rule in rules:
-    if rule.check in (FEATURE, FRAMES) and not level_checked:
-      level_checked = True
-      problem = _level_problem(record, spec)
-    else:
-      problem = None
-    if problem is None and rule.check in _CHECKS:
-      problem = _CHECKS[rule.check](record, rule)
+    problem = _CHECKS[rule.check](record, rule) if rule.check in _CHECKS else None
     if problem is not None:
       return problem
   return None

@@ -113,6 +113,11 @@ class RecordProblem:
   message: str
 
 
+def where_in_file(path, index, video_id):
+  """"path: record N (id 'x')", the start of a bad record's one-line message."""
+  return f"{path}: record {index}" + (f" (id '{video_id}')" if video_id else "")
+
+
 def _kind_name(kind):
   return kind or "no"
 

@@ -33,6 +33,7 @@ from yt8m_fusion.core import files as core_files
 from yt8m_fusion.core import records as core_records
 from yt8m_fusion.core.validation import CONFIG_CATEGORIES
 from yt8m_fusion.core.validation import validate_record
+from yt8m_fusion.core.validation import where_in_file
 from yt8m_fusion.data import records as records_lib
 from yt8m_fusion.errors import UserError
 
@@ -50,10 +51,7 @@ def short_tf_message(error):
 
 
 def _record_error(path, index, video_id, problem):
-  where = f"{path}: record {index}"
-  if video_id:
-    where += f" (id '{video_id}')"
-  return UserError(f"{where}: {problem.message}")
+  return UserError(f"{where_in_file(path, index, video_id)}: {problem.message}")
 
 
 def _file_size(path):

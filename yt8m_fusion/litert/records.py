@@ -44,8 +44,7 @@ def read_batches(data_pattern, spec, *, batch_size, skip_corrupt_records=False,
       for index, serialized in enumerate(framing.iterate_local_records(path)):
         problem, video_id, values = _read_record(serialized, spec)
         if problem is not None:
-          shown = video_id.decode("utf-8", "replace")
-          where = f"{path}: record {index}" + (f" (id '{shown}')" if shown else "")
+          where = validation.where_in_file(path, index, video_id.decode("utf-8", "replace"))
           if not skip_corrupt_records:
             raise UserError(f"{where}: {problem.message}")
           if skip_counter is not None:

@@ -8,7 +8,8 @@ segment start times inside the video, one score per segment label). The rules ar
   of `yt8m_fusion.data.checks`, the explanation of a read error, the LiteRT reader), which
   return a `RecordProblem` whose message is the one-line explanation;
 - to tensors by `yt8m_fusion.data.readers`, which turns each rule into an in-graph
-  condition whose message is `Rule.requirement`.
+  condition; a failed check's message starts with CHECK_PREFIX and lists each
+  `Rule.requirement` and whether it held.
 
 Frames: a frame-level record is checked as the model reads it. The parser reads every frame
 (so each must be one bytes value), but only the first `max_frames` are decoded and fed to
@@ -78,8 +79,8 @@ class Rule:
 
   @property
   def requirement(self):
-    """The in-graph check's message."""
-    return f"{CHECK_PREFIX}: '{self.key}' needs {self.expected}"
+    """The rule in one line: what the in-graph check's message lists."""
+    return f"'{self.key}' needs {self.expected}"
 
 
 @functools.lru_cache(maxsize=64)

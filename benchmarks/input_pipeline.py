@@ -159,9 +159,7 @@ def measure(files, *, batch_size=256, max_frames=300, min_seconds=3.0, repeats=3
   files = data.list_files(files)
   total_bytes = sum(tf.io.gfile.stat(f).length for f in files)
   # load_dataset's default choice, made once here (as load_dataset's check_files does).
-  first_frames = data.check_files(
-      files[:1], frame_features=True, feature_names=FEATURE_NAMES, feature_sizes=FEATURE_SIZES,
-      num_classes=NUM_CLASSES, max_frames=max_frames)["first_record_frames"]
+  first_frames = data.check_files(files[:1], frame_spec(max_frames))["first_record_frames"]
   auto = first_frames is not None and first_frames < BATCH_PARSE_BELOW_FRAMES
   candidates = {
       "raw": lambda: raw_dataset(files, batch_size),

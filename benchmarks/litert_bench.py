@@ -55,12 +55,11 @@ def load_videos(pattern, config, limit=None):
 
   from yt8m_fusion import inputs as model_inputs  # pylint: disable=import-outside-toplevel
   batches, labels, count = [], [], 0
-  from yt8m_fusion.data.spec import DataSpec  # pylint: disable=import-outside-toplevel
-  spec = DataSpec.for_model(config)
+  spec = config.data_spec()
   for batch in model_inputs.load_batches(pattern, spec, batch_size=BATCH_SIZE,
                                          num_readers=1).dataset:
     batches.append({name: value.numpy() for name, value in
-                    model_inputs.select_model_inputs(batch, config).items()})
+                    model_inputs.select_model_inputs(batch, spec).items()})
     labels.append(batch["labels"].numpy())
     count += len(labels[-1])
     if limit and count >= limit:

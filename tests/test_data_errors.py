@@ -1,12 +1,17 @@
 """Bad input becomes a one-line UserError naming the file, the feature and the expectation."""
 
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from programs import REPO
 from yt8m_fusion import data
+from yt8m_fusion.core.skipping import SkipCounter
+from yt8m_fusion.litert import records as litert_records
 from yt8m_fusion.data import records
 from yt8m_fusion.errors import UserError
 
@@ -14,7 +19,6 @@ VIDEO_KW = dict(frame_features=False, feature_names=("mean_rgb", "mean_audio"),
                 feature_sizes=(8, 4), num_classes=20)
 FRAME_KW = dict(frame_features=True, feature_names=("rgb", "audio"), feature_sizes=(6, 3),
                 num_classes=20)
-# explain_read_error takes the spec's fields as keyword arguments (the *_KW dicts).
 VIDEO = data.DataSpec(**VIDEO_KW)
 FRAME = data.DataSpec(**FRAME_KW)
 
@@ -48,12 +52,13 @@ def _iterate_and_explain(pattern, batch_parse_frames=None, **kwargs):
 
   The up-front check reads only the first record, so the bad record must come later.
   """
-  dataset = data.load_dataset(pattern, data.DataSpec(**kwargs), batch_size=4,
+  spec = data.DataSpec(**kwargs)
+  dataset = data.load_dataset(pattern, spec, batch_size=4,
                               batch_parse_frames=batch_parse_frames).dataset
   with pytest.raises(tf.errors.OpError) as info:
     for _ in dataset:
       pass
-  error = data.explain_read_error(info.value, pattern, **kwargs)
+  error = data.explain_read_error(info.value, pattern, spec)
   assert isinstance(error, UserError) and "\n" not in str(error)
   return str(error)
 
@@ -241,7 +246,7 @@ def test_skip_mode_still_rejects_flag_mistakes(tmp_path):
 def test_explain_read_error_without_culprit(tmp_path):
   path = _good_video_file(tmp_path)
   error = tf.errors.InvalidArgumentError(None, None, "something else went wrong")
-  message = str(data.explain_read_error(error, path, **VIDEO_KW))
+  message = str(data.explain_read_error(error, path, VIDEO))
   assert "no bad record was found" in message and "something else went wrong" in message
 
 
@@ -308,14 +313,14 @@ def test_every_file_is_looked_at_not_only_the_first(tmp_path):
   (folder / "videos4.tfrecord").write_text("id\tlabels\n")
   (folder / "videos5.tfrecord").mkdir()
   with pytest.raises(UserError) as info:
-    data.check_files(str(folder / "*"), **VIDEO_KW)
+    data.check_files(str(folder / "*"), VIDEO)
   assert "videos4.tfrecord: is a text file, not a TFRecord file" in str(info.value)
   (folder / "videos4.tfrecord").unlink()
   with pytest.raises(UserError, match="videos5.tfrecord: is a folder, not a TFRecord file"):
-    data.check_files(str(folder / "*"), skip_corrupt_records=True, **VIDEO_KW)
+    data.check_files(str(folder / "*"), VIDEO, skip_corrupt_records=True)
   (folder / "videos5.tfrecord").rmdir()
   with pytest.raises(UserError) as info:
-    data.check_files(str(folder / "*"), **VIDEO_KW)
+    data.check_files(str(folder / "*"), VIDEO)
   assert ("videos3.tfrecord: holds frame-level records (tf.train.SequenceExample), unlike the "
           "other 3 file(s)") in str(info.value)
   # A missing feature in the first record of a later file is named before any reading.
@@ -323,7 +328,7 @@ def test_every_file_is_looked_at_not_only_the_first(tmp_path):
   _write(folder / "videos3.tfrecord", [_video(0, audio=False)])
   with pytest.raises(UserError, match=r"videos3.tfrecord: record 0 \(id 'v0'\): feature "
                                       r"'mean_audio' is missing \(the record has: mean_rgb\)"):
-    data.check_files(str(folder / "*"), **VIDEO_KW)
+    data.check_files(str(folder / "*"), VIDEO)
 
 
 def test_files_without_labels_are_refused_only_where_labels_are_needed(tmp_path):
@@ -332,18 +337,18 @@ def test_files_without_labels_are_refused_only_where_labels_are_needed(tmp_path)
                       [records.make_video_example(f"t{i}", None, {"mean_rgb": np.zeros(8),
                                                                   "mean_audio": np.zeros(4)})
                        for i in range(20)])
-  data.check_files(unlabelled, **VIDEO_KW)  # inference
+  data.check_files(unlabelled, VIDEO)  # inference
   with pytest.raises(UserError) as info:
-    data.check_files(unlabelled, require_labels=True, **VIDEO_KW)
+    data.check_files(unlabelled, VIDEO, require_labels=True)
   assert ("test.tfrecord: holds no labels (none of its first 16 record(s) has 'labels'), like "
           "the test split") in str(info.value)
   assert "inference.py" in str(info.value)
   with pytest.raises(UserError, match="remove it from the data pattern"):
-    data.check_files(f"{labelled},{unlabelled}", require_labels=True, **VIDEO_KW)
+    data.check_files(f"{labelled},{unlabelled}", VIDEO, require_labels=True)
   # A few unlabelled records at the start of labelled data are not a test split.
   mostly = _write(tmp_path / "mostly.tfrecord", [_video(0, labels=[]), _video(1, labels=[]),
                                                  _video(2)])
-  data.check_files(mostly, require_labels=True, **VIDEO_KW)
+  data.check_files(mostly, VIDEO, require_labels=True)
   # Segment mode needs segment ratings (only the 2019 validate split has them).
   rated = records.make_frame_example("s0", [1], {"rgb": np.full((10, 6), 3, np.uint8),
                                                  "audio": np.full((10, 3), 3, np.uint8)},
@@ -351,8 +356,88 @@ def test_files_without_labels_are_refused_only_where_labels_are_needed(tmp_path)
                                                "segment_scores": [1.0]})
   segments = _write(tmp_path / "rated.tfrecord", [rated])
   frames = _write(tmp_path / "frames.tfrecord", [_frames(0, count=10)])
-  data.check_files(segments, segment_labels=True, require_labels=True, **FRAME_KW)
+  rated_frames = dataclasses.replace(FRAME, segment_labels=True)
+  data.check_files(segments, rated_frames, require_labels=True)
   with pytest.raises(UserError, match="frames.tfrecord: holds no segment ratings"):
-    data.check_files(frames, segment_labels=True, require_labels=True, **FRAME_KW)
+    data.check_files(frames, rated_frames, require_labels=True)
   with pytest.raises(UserError, match="--segment_labels needs frame-level data"):
-    data.check_files(labelled, segment_labels=True, require_labels=True, **VIDEO_KW)
+    dataclasses.replace(VIDEO, segment_labels=True)
+
+
+# ----------------------------------------------------------------------------------------
+# One validator (core/validation.py): every reader accepts and refuses the same records
+# ----------------------------------------------------------------------------------------
+
+def _litert_read(path, spec, skip=False):
+  """The TensorFlow-free reader of the LiteRT runtime: (video ids, skip counter)."""
+  counter = SkipCounter()
+  batches = litert_records.read_batches(path, spec, batch_size=4, skip_corrupt_records=skip,
+                                        skip_counter=counter)
+  return [video_id for batch in batches for video_id in batch["video_ids"]], counter
+
+
+def _long_video(i, bad_frame, count=12):
+  """Frame-level record of `count` frames whose frame `bad_frame` has 5 rgb bytes, not 6."""
+  rgb = [bytes([i % 256]) * (5 if t == bad_frame else 6) for t in range(count)]
+  audio = [bytes([7]) * 3] * count
+  return records.make_frame_example(f"f{i}", [i % 20], {"rgb": rgb, "audio": audio})
+
+
+def test_frames_past_max_frames_are_not_checked_by_any_reader(tmp_path):
+  spec = dataclasses.replace(FRAME, max_frames=8)
+  path = _write(tmp_path / "long.tfrecord", [_frames(0), _long_video(1, bad_frame=10)])
+  for batch_parse in (False, True):  # the tf.data reader, both parse paths
+    batches = data.load_dataset(path, spec, batch_size=4, batch_parse_frames=batch_parse)
+    assert [v for b in batches.dataset for v in b["video_ids"].numpy()] == [b"f0", b"f1"]
+  assert data.validate_record(list(records.iterate_records(path))[1], spec)[0] is None
+  assert _litert_read(path, spec)[0] == [b"f0", b"f1"]
+  # The same damage inside the first max_frames: refused by each, with the same line.
+  path = _write(tmp_path / "bad.tfrecord", [_frames(0), _long_video(1, bad_frame=5)])
+  expected = f"{path}: record 1 (id 'f1'): feature 'rgb' frame 5 has 5 bytes; expected 6"
+  for batch_parse in (False, True):
+    assert expected in _iterate_and_explain(path, batch_parse_frames=batch_parse,
+                                            **dataclasses.asdict(spec))
+  with pytest.raises(UserError) as info:
+    _litert_read(path, spec)
+  assert expected in str(info.value)
+  ids, counter = _litert_read(path, spec, skip=True)
+  assert ids == [b"f0"] and "skipped 1 invalid record(s)" in counter.summary()
+
+
+def test_a_bad_segment_record_is_explained_precisely(tmp_path):
+  spec = dataclasses.replace(FRAME, segment_labels=True, max_frames=10)
+
+  def rated(i, start):
+    frames = {"rgb": np.full((10, 6), 3, np.uint8), "audio": np.full((10, 3), 3, np.uint8)}
+    return records.make_frame_example(
+        f"s{i}", [1], frames,
+        segments={"segment_labels": [1], "segment_start_times": [start], "segment_scores": [1.0]})
+
+  path = _write(tmp_path / "rated.tfrecord", [rated(0, 0), rated(1, 5), rated(2, 6)])
+  message = _iterate_and_explain(path, **dataclasses.asdict(spec))
+  assert (f"{path}: record 2 (id 's2'): segment start time 6 is outside the video; expected "
+          "start times 0 <= start <= max_frames - 5 = 5") in message
+  with pytest.raises(UserError, match=r"record 2 \(id 's2'\): segment start time 6"):
+    data.check_files(path, spec, num_records=3)
+
+
+def test_check_readable_checks_without_a_pipeline(tmp_path):
+  good = _good_video_file(tmp_path)
+  assert data.check_readable(good, VIDEO, require_labels=True) == [good]
+  with pytest.raises(UserError, match="holds video-level records"):
+    data.check_readable(good, FRAME)
+  unlabelled = _write(tmp_path / "test.tfrecord",
+                      [records.make_video_example("t0", None, {"mean_rgb": np.zeros(8),
+                                                               "mean_audio": np.zeros(4)})])
+  data.check_readable(unlabelled, VIDEO)
+  with pytest.raises(UserError, match="holds no labels"):
+    data.check_readable(unlabelled, VIDEO, require_labels=True)
+
+
+def test_the_core_imports_without_tensorflow():
+  code = ("import sys\n"
+          "from yt8m_fusion.core import files, framing, records, skipping, spec, "
+          "submission_format, validation\n"
+          "from yt8m_fusion.litert import records as litert_records\n"
+          "assert 'tensorflow' not in sys.modules, 'yt8m_fusion.core imported TensorFlow'\n")
+  subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -50,7 +50,7 @@ SCRIPT = textwrap.dedent("""
         trainer = training.build_trainer(model, config, options, cluster.num_replicas)
         keeper = training.CheckpointKeeper(tempfile.mkdtemp(), model, trainer.optimizer)
         cluster.prepare_training(trainer, keeper)
-      spec = DataSpec.for_model(config)
+      spec = config.data_spec()
       dataset = cluster.distribute_dataset(lambda context: inputs.training_pairs(
           inputs.load_batches(pattern, spec, batch_size=options.batch_size,
                               input_context=context).dataset, spec))

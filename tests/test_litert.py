@@ -9,6 +9,7 @@ metadata) and run through the ai_edge_litert interpreter, in this process and as
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -27,7 +28,6 @@ from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion.litert import LiteRTModel
 from yt8m_fusion.litert import model_file
 from yt8m_fusion.litert import records as litert_records
-from yt8m_fusion.data.spec import DataSpec
 
 REAL_DATA = os.path.join(os.path.dirname(REPO), "shared", "data", "yt8m-2018-video")
 REAL_TRAIN = os.path.join(REAL_DATA, "train", "validate000[0-1].tfrecord")
@@ -81,14 +81,14 @@ def _load_run(train_dir, test_pattern, train_pattern):
   config = train_dir_lib.load_config(train_dir)
   model = models.build_model(config)
   train_dir_lib.restore_weights(model, train_dir_lib.latest_checkpoint(train_dir))
-  spec = DataSpec.for_model(config, max_frames=MAX_FRAMES)
+  spec = config.data_spec(max_frames=MAX_FRAMES)
   batches = model_inputs.load_batches(test_pattern, spec, batch_size=1000,
                                       num_readers=1).dataset
   batch = next(iter(batches))
   features = {name: value.numpy() for name, value in
-              model_inputs.select_model_inputs(batch, config).items()}
+              model_inputs.select_model_inputs(batch, spec).items()}
   calibration = [{name: value.numpy() for name, value in
-                  model_inputs.select_model_inputs(example, config).items()}
+                  model_inputs.select_model_inputs(example, spec).items()}
                  for example in itertools.islice(model_inputs.load_batches(
                      train_pattern, spec, batch_size=1, num_readers=1).dataset, 64)]
   return {"dir": train_dir, "config": config, "model": model, "test": test_pattern,
@@ -110,9 +110,8 @@ def _export(run, path, quantization, **kwargs):
 def test_records_read_without_tensorflow_equal_the_tf_data_reader(level, request):
   run = request.getfixturevalue(f"{level}_run")
   config = run["config"]
-  inputs = litert_records.ModelInputs(config.feature_names, config.feature_sizes,
-                                      config.frame_features, MAX_FRAMES)
-  batches = list(litert_records.read_batches(run["test"], inputs, batch_size=100))
+  spec = config.data_spec(max_frames=MAX_FRAMES)
+  batches = list(litert_records.read_batches(run["test"], spec, batch_size=100))
   assert [len(b["video_ids"]) for b in batches[:-1]] == [100] * (len(batches) - 1)
   ids = [video_id for batch in batches for video_id in batch["video_ids"]]
   assert ids == list(run["ids"])
@@ -455,11 +454,12 @@ def test_a_record_the_model_cannot_read_is_named_or_skipped(dynamic_file, tmp_pa
   output = tmp_path / "predictions.csv"
   result = run_litert_inference(f"--litert_model={dynamic_file}", f"--output_file={output}",
                                 f"--input_data_pattern={mixed}", check=False)
-  assert f"{mixed}: record 3: a frame-level record" in _error_line(result)
+  assert re.search(rf"{re.escape(str(mixed))}: record 3 \(id '[^']+'\): holds frame-level "
+                   "records", _error_line(result))
   assert not output.exists()
   result = run_litert_inference(f"--litert_model={dynamic_file}", f"--output_file={output}",
                                 f"--input_data_pattern={mixed}", "--skip_corrupt_records")
-  assert "skipped 1 record(s)" in result.stderr
+  assert "skipped 1 invalid record(s)" in result.stderr
   assert len(read_csv(output)) == 5
 
   truncated = tmp_path / "truncated.tfrecord"

@@ -24,7 +24,7 @@ from yt8m_fusion.metrics import EvaluationMetrics
 def make_predict_fn(model, config):
   @tf.function
   def predict(batch):
-    return model(model_inputs.select_model_inputs(batch, config), training=False)
+    return model(model_inputs.select_model_inputs(batch, config.data_spec()), training=False)
   return predict
 
 

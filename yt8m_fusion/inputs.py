@@ -1,4 +1,4 @@
-"""The bridge between the data layer and the models: which batch keys a model takes.
+"""The bridge between the data layer and the models: a batch's model inputs.
 
 Frame-level features stay uint8 through the input pipeline (a quarter of the bytes of
 float32) and are dequantized inside the model's graph.
@@ -9,16 +9,9 @@ import logging
 from yt8m_fusion import data as yt8m_data
 
 
-def model_input_names(spec):
-  """The batch keys a model takes (`spec`: a DataSpec, or a ModelConfig)."""
-  names = list(spec.feature_names)
-  if spec.frame_features:
-    names.append("num_frames")
-  return names
-
-
 def select_model_inputs(batch, spec):
-  return {name: batch[name] for name in model_input_names(spec)}
+  """The batch keys a model takes (`spec.model_input_names`; `spec`: the DataSpec)."""
+  return {name: batch[name] for name in spec.model_input_names}
 
 
 def load_batches(data_pattern, spec, **reader_options):

@@ -1,5 +1,5 @@
 """Kaggle submission files, in the starter code's formats (the video-level lines and top-k
-are in submission_format, which the LiteRT runtime shares without TensorFlow).
+are in core.submission_format, which the LiteRT runtime shares without TensorFlow).
 
 Video level (2017/2018 challenges):
     VideoId,LabelConfidencePairs
@@ -17,8 +17,8 @@ import zlib
 import tensorflow as tf
 
 from yt8m_fusion import io_utils
-from yt8m_fusion import submission_format
-from yt8m_fusion.data.spec import SEGMENT_SIZE
+from yt8m_fusion.core import submission_format
+from yt8m_fusion.core.spec import SEGMENT_SIZE
 from yt8m_fusion.errors import UserError
 
 SEGMENT_HEADER = "Class,Segments\n"

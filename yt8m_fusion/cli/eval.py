@@ -14,14 +14,13 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
-from yt8m_fusion import inputs as model_inputs
+from yt8m_fusion import data as yt8m_data
 from yt8m_fusion import io_utils
 from yt8m_fusion import models
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion import training
 from yt8m_fusion.cli import common
 from yt8m_fusion.cli import flags as yt8m_flags
-from yt8m_fusion.data.spec import DataSpec
 from yt8m_fusion.errors import UserError, exit_on_user_error, parse_flags
 
 FLAGS = flags.FLAGS
@@ -70,10 +69,9 @@ def main(argv):
                                  num_readers=FLAGS.num_readers,
                                  skip_corrupt_records=FLAGS.skip_corrupt_records)
   # Fail now, before waiting for checkpoints, when the data cannot be read.
-  model_inputs.load_batches(pattern, DataSpec.for_model(config, max_frames=FLAGS.max_frames,
-                                                        segment_labels=FLAGS.segment_labels),
-                            batch_size=FLAGS.batch_size,
-                            skip_corrupt_records=FLAGS.skip_corrupt_records, require_labels=True)
+  yt8m_data.check_readable(pattern, config.data_spec(max_frames=FLAGS.max_frames,
+                                                     segment_labels=FLAGS.segment_labels),
+                           require_labels=True, skip_corrupt_records=FLAGS.skip_corrupt_records)
 
   def evaluate_checkpoint(path):
     train_dir_lib.restore_weights(model, path)

@@ -30,7 +30,6 @@ from yt8m_fusion.cli import common
 from yt8m_fusion.errors import UserError, exit_on_user_error, parse_flags
 from yt8m_fusion.data.explain import DATA_ERRORS
 from yt8m_fusion.data.explain import explain_data_error
-from yt8m_fusion.data.spec import DataSpec
 
 FLAGS = flags.FLAGS
 FORMATS = ("litert", "saved_model")
@@ -76,17 +75,16 @@ def load_config():
 def calibration_examples(config):
   """--calibration_data_pattern's first --calibration_examples videos as model inputs."""
   pattern = FLAGS.calibration_data_pattern
+  spec = config.data_spec(max_frames=FLAGS.max_frames)
   try:
-    dataset = model_inputs.load_batches(
-        pattern, DataSpec.for_model(config, max_frames=FLAGS.max_frames), batch_size=1,
-        num_readers=1).dataset
+    dataset = model_inputs.load_batches(pattern, spec, batch_size=1, num_readers=1).dataset
     examples = [{name: value.numpy() for name, value in
-                 model_inputs.select_model_inputs(batch, config).items()}
+                 model_inputs.select_model_inputs(batch, spec).items()}
                 for batch in itertools.islice(dataset, FLAGS.calibration_examples)]
   except UserError as error:
     raise UserError(f"--calibration_data_pattern: {error}") from None
   except DATA_ERRORS as error:
-    raise explain_data_error(error, pattern, config, "--calibration_data_pattern") from None
+    raise explain_data_error(error, pattern, spec, "--calibration_data_pattern") from None
   logging.info("Calibrating int8 ranges on %d videos of %s", len(examples), pattern)
   return examples
 

@@ -97,7 +97,6 @@ def predictions_from_checkpoint(train_dir, pattern):
   from yt8m_fusion import submission
   from yt8m_fusion import train_dir as train_dir_lib
   from yt8m_fusion.data.explain import DATA_ERRORS, explain_data_error, log_skipped
-  from yt8m_fusion.data.spec import DataSpec
   saved = train_dir_lib.load_config(train_dir)
   config = train_dir_lib.merge_config(saved, yt8m_flags.model_config_from_flags(base=saved),
                                       yt8m_flags.explicit_model_flags(), train_dir)
@@ -105,9 +104,9 @@ def predictions_from_checkpoint(train_dir, pattern):
   model = models.build_model(config)
   train_dir_lib.restore_weights(model, checkpoint)
   logging.info("Predicting with %s (%s)", checkpoint, config.model)
+  spec = config.data_spec(max_frames=FLAGS.max_frames)
   dataset, skip_counter, _ = model_inputs.load_batches(
-      pattern, DataSpec.for_model(config, max_frames=FLAGS.max_frames),
-      batch_size=FLAGS.batch_size, num_readers=FLAGS.num_readers,
+      pattern, spec, batch_size=FLAGS.batch_size, num_readers=FLAGS.num_readers,
       skip_corrupt_records=FLAGS.skip_corrupt_records)
   if FLAGS.segment_labels:
     if not config.frame_features:
@@ -124,7 +123,7 @@ def predictions_from_checkpoint(train_dir, pattern):
 
   @tf.function
   def predict(batch):
-    probabilities = tf.cast(model(model_inputs.select_model_inputs(batch, config),
+    probabilities = tf.cast(model(model_inputs.select_model_inputs(batch, spec),
                                   training=False), tf.float32)
     if whitelist is not None:
       probabilities = probabilities * whitelist
@@ -140,7 +139,7 @@ def predictions_from_checkpoint(train_dir, pattern):
         log_skipped(skip_counter, "--input_data_pattern")
         return
       except DATA_ERRORS as error:
-        raise explain_data_error(error, pattern, config, "--input_data_pattern") \
+        raise explain_data_error(error, pattern, spec, "--input_data_pattern") \
             from None
       ids, indexes, scores = predict(batch)
       yield ids.numpy(), indexes.numpy(), scores.numpy()
@@ -170,9 +169,8 @@ def predictions_from_saved_model(saved_model_dir, pattern):
     return config, None, _skipping_saved_model_batches(signatures, config, pattern)
   serve = signatures[export.SERVING_SIGNATURE]
   files = yt8m_data.list_files(pattern)
-  yt8m_data.check_files(files, frame_features=config.frame_features,
-                        feature_names=config.feature_names, feature_sizes=config.feature_sizes,
-                        num_classes=config.num_classes)
+  spec = config.data_spec(max_frames=FLAGS.max_frames)
+  yt8m_data.check_files(files, spec)
   records = yt8m_data.records.record_dataset(files).batch(FLAGS.batch_size).prefetch(2)
 
   def batches():
@@ -184,7 +182,7 @@ def predictions_from_saved_model(saved_model_dir, pattern):
       except StopIteration:
         return
       except DATA_ERRORS as error:
-        raise explain_data_error(error, pattern, config, "--input_data_pattern") \
+        raise explain_data_error(error, pattern, spec, "--input_data_pattern") \
             from None
       yield (outputs["video_id"].numpy(), outputs["class_indexes"].numpy()[:, :FLAGS.top_k],
              outputs["predictions"].numpy()[:, :FLAGS.top_k])
@@ -199,11 +197,11 @@ def _skipping_saved_model_batches(signatures, config, pattern):
   from yt8m_fusion import export
   from yt8m_fusion import inputs as model_inputs
   from yt8m_fusion.data.explain import DATA_ERRORS, explain_data_error, log_skipped
-  from yt8m_fusion.data.spec import DataSpec
   probabilities_fn = signatures[export.PROBABILITIES_SIGNATURE]
+  spec = config.data_spec(max_frames=FLAGS.max_frames)
   dataset, skip_counter, _ = model_inputs.load_batches(
-      pattern, DataSpec.for_model(config, max_frames=FLAGS.max_frames),
-      batch_size=FLAGS.batch_size, num_readers=FLAGS.num_readers, skip_corrupt_records=True)
+      pattern, spec, batch_size=FLAGS.batch_size, num_readers=FLAGS.num_readers,
+      skip_corrupt_records=True)
   top_k = min(FLAGS.top_k, config.num_classes)
   iterator = iter(dataset)
   while True:
@@ -213,8 +211,8 @@ def _skipping_saved_model_batches(signatures, config, pattern):
       log_skipped(skip_counter, "--input_data_pattern")
       return
     except DATA_ERRORS as error:
-      raise explain_data_error(error, pattern, config, "--input_data_pattern") from None
-    inputs = model_inputs.select_model_inputs(batch, config)
+      raise explain_data_error(error, pattern, spec, "--input_data_pattern") from None
+    inputs = model_inputs.select_model_inputs(batch, spec)
     probabilities = probabilities_fn(**inputs)["probabilities"]
     scores, indexes = tf.math.top_k(probabilities, k=top_k)
     yield batch["video_ids"].numpy(), indexes.numpy(), scores.numpy()
@@ -281,7 +279,7 @@ def main(argv):
 def litert_main():
   """--litert_model: the video-level CSV through the ai_edge_litert interpreter."""
   from yt8m_fusion import litert
-  from yt8m_fusion.litert import files
+  from yt8m_fusion.core import files
   absl_logging.set_verbosity(max(absl_logging.get_verbosity(), absl_logging.INFO))
   check_one_model_source()
   if FLAGS.segment_labels:
@@ -290,15 +288,15 @@ def litert_main():
     raise UserError("--output_model_tgz needs --train_dir or --input_model_tgz")
   files.check_writable_file(FLAGS.output_file, "--output_file")
   model = litert.LiteRTModel(FLAGS.litert_model, num_threads=FLAGS.litert_num_threads or None)
-  max_frames = model.inputs.max_frames
-  if model.inputs.frame_features and FLAGS["max_frames"].present and \
+  max_frames = model.spec.max_frames
+  if model.spec.frame_features and FLAGS["max_frames"].present and \
       FLAGS.max_frames != max_frames:
     raise UserError(f"--max_frames={FLAGS.max_frames}: {FLAGS.litert_model} was exported "
                     f"with --max_frames={max_frames}; drop the flag or export again")
   pattern = FLAGS.input_data_pattern
   if not pattern:  # the demo data: locating (or generating) it imports TensorFlow
     from yt8m_fusion.cli import common
-    pattern = common.demo_patterns(model.inputs.frame_features)["test"]
+    pattern = common.demo_patterns(model.spec.frame_features)["test"]
   logging.info("Predicting with %s (%s, %s)", FLAGS.litert_model, model.model_name,
                model.quantization)
   litert.write_submission(model, pattern, FLAGS.output_file, top_k=FLAGS.top_k,

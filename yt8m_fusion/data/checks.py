@@ -2,277 +2,56 @@
 
 - `list_files(pattern)`: a glob, comma-separated globs, or a list -> sorted files;
   UserError naming the pattern that matches nothing.
-- `check_files(files, ...)`: a cheap look at the container (plain, GZIP, ZLIB) and the
+- `check_files(files, spec)`: a cheap look at the container (plain, GZIP, ZLIB) and the
   first record of every file before training starts: not a TFRecord file, video- vs
   frame-level (and the two mixed), feature keys and sizes, labels (missing in the test
   split, or out of range). Most flag and pattern mistakes show up here.
-- `explain_read_error(error, files, ...)`: after a tf error while iterating a
+- `explain_read_error(error, files, spec)`: after a tf error while iterating a
   dataset, scans the files in Python for the culprit and returns a UserError naming
   the file, the record, the feature and what was expected, e.g.
 
       try:
         model.fit(dataset, ...)
       except tf.errors.OpError as error:
-        raise explain_read_error(error, files, **reader_kwargs) from error
+        raise explain_read_error(error, files, spec) from error
+
+What a valid record is (and the one-line message of an invalid one) is defined once, in
+`yt8m_fusion.core.validation`; `spec` is the reader's DataSpec.
 """
 
 import concurrent.futures
 import dataclasses
+import functools
 import logging
 import os
 import re
 
-import numpy as np
 import tensorflow as tf
-from google.protobuf import message as protobuf_message
 
+from yt8m_fusion import io_utils
+from yt8m_fusion.core import files as core_files
+from yt8m_fusion.core import records as core_records
+from yt8m_fusion.core.validation import CONFIG_CATEGORIES
+from yt8m_fusion.core.validation import validate_record
+from yt8m_fusion.core.validation import where_in_file
 from yt8m_fusion.data import records as records_lib
-from yt8m_fusion.data.spec import SEGMENT_SIZE
-from yt8m_fusion.data.spec import SEGMENTS_NEED_FRAMES
 from yt8m_fusion.errors import UserError
 
 _LOG = logging.getLogger("yt8m_fusion.data")
-_GLOB_CHARS = re.compile(r"[*?\[]")
-# Problems that come from flags (the same for every record) rather than from bad data.
-CONFIG_CATEGORIES = ("format", "missing", "size", "type")
 
-
-def _split_patterns(data_pattern):
-  if isinstance(data_pattern, (str, bytes, os.PathLike)):
-    text = os.fsdecode(data_pattern)
-    return [p.strip() for p in text.split(",") if p.strip()]
-  return [os.fsdecode(p).strip() for p in data_pattern if os.fsdecode(p).strip()]
-
-
-def describe_pattern(data_pattern):
-  """A short, quoted rendering of a pattern or file list for messages."""
-  patterns = _split_patterns(data_pattern)
-  if len(patterns) == 1:
-    return f"'{patterns[0]}'"
-  if len(patterns) <= 3:
-    return "'" + ",".join(patterns) + "'"
-  return f"'{patterns[0]}' (and {len(patterns) - 1} more)"
-
-
-def list_files(data_pattern):
-  """Files matching a glob, a comma-separated list of globs, or a list of paths/globs.
-
-  Uses tf.io.gfile (gs:// works). Matches are sorted per pattern, duplicates dropped.
-  Raises UserError when the pattern is empty, names a directory, or matches nothing.
-  """
-  patterns = _split_patterns(data_pattern)
-  if not patterns:
-    raise UserError("the data pattern is empty; expected a file glob such as "
-                    "'/data/yt8m/video/train*.tfrecord'")
-  files, seen = [], set()
-  for pattern in patterns:
-    if not _GLOB_CHARS.search(pattern) and tf.io.gfile.isdir(pattern):
-      raise UserError(f"'{pattern}' is a directory; expected a file glob such as "
-                      f"'{pattern.rstrip('/')}/train*.tfrecord'")
-    try:
-      matches = tf.io.gfile.glob(pattern)
-    except tf.errors.OpError as error:
-      raise UserError(f"cannot list '{pattern}': {short_tf_message(error)}") from None
-    if not matches:
-      if pattern.startswith("~"):
-        raise UserError(f"no files match '{pattern}': it starts with '~', which the shell does "
-                        "not expand after --flag=; expected the full path, e.g. "
-                        f"'{os.path.expanduser(pattern)}'")
-      raise UserError(f"no files match '{pattern}'; expected a glob of TFRecord files such as "
-                      "'/data/yt8m/video/train*.tfrecord'")
-    for match in sorted(matches):
-      if match not in seen:
-        seen.add(match)
-        files.append(match)
-  return files
+describe_pattern = core_files.describe_pattern
+# Files matching a glob, comma-separated globs or a list of them, through tf.io.gfile (gs://
+# works); UserError naming the pattern that is empty, a directory or matches nothing.
+list_files = functools.partial(core_files.list_files, filesystem=io_utils.GFILE)
 
 
 def short_tf_message(error):
   """The first line of a tf error's message without the function-node noise."""
-  text = getattr(error, "message", None) or str(error)
-  text = re.sub(r"\{\{function_node [^}]*\}\}", "", text)
-  text = re.sub(r"\s*\[Op:[^\]]*\]", "", text)
-  text = re.sub(r"\s+name:\s*$", "", text.strip())
-  lines = [line.strip() for line in text.splitlines() if line.strip()]
-  return lines[0] if lines else type(error).__name__
-
-
-# ----------------------------------------------------------------------------------------
-# Record validation in Python (mirrors the parse and the in-graph checks of readers.py)
-# ----------------------------------------------------------------------------------------
-
-class RecordProblem:
-  """What is wrong with one record: a category, the feature (or None) and a message."""
-
-  def __init__(self, category, feature, message):
-    self.category, self.feature, self.message = category, feature, message
-
-  def __repr__(self):
-    return f"RecordProblem({self.category!r}, {self.feature!r}, {self.message!r})"
-
-
-def _kind_name(kind):
-  return {"bytes": "bytes", "float": "float", "int64": "int64", None: "no"}[kind]
-
-
-def _video_id_of(record):
-  for key in ("id", "video_id"):
-    feature = record.context.feature.get(key)
-    if feature is not None and feature.WhichOneof("kind") == "bytes_list" and \
-        feature.bytes_list.value:
-      return feature.bytes_list.value[0].decode("utf-8", "replace")
-  return None
-
-
-def _check_labels(values, key, num_classes):
-  for value in values:
-    if value < 0 or value >= num_classes:
-      return RecordProblem(
-          "label", key, f"'{key}' holds the class id {value}; expected "
-          f"0 <= id < num_classes={num_classes} (--num_classes; the 2017 data has 4716 classes)")
-  return None
-
-
-def _check_context_types(record, segment_labels, num_classes):
-  expected = {"id": "bytes", "video_id": "bytes", "labels": "int64"}
-  if segment_labels:
-    expected.update(segment_labels="int64", segment_start_times="int64", segment_scores="float")
-  for key, want in expected.items():
-    feature = record.context.feature.get(key)
-    if feature is None:
-      continue
-    kind, values = records_lib.feature_values(feature)
-    if kind is not None and kind != want:
-      return RecordProblem("type", key, f"'{key}' holds {_kind_name(kind)} values; expected {want}")
-    if key in ("id", "video_id") and len(values) > 1:
-      return RecordProblem("type", key, f"'{key}' holds {len(values)} values; expected one")
-  labels = record.context.feature.get("labels")
-  if labels is not None:
-    problem = _check_labels(records_lib.feature_values(labels)[1], "labels", num_classes)
-    if problem:
-      return problem
-  return None
-
-
-def _check_video_level(record, names, sizes):
-  context = record.context.feature
-  if record.feature_lists.feature_list and not any(name in context for name in names):
-    lists = ", ".join(sorted(record.feature_lists.feature_list))
-    return RecordProblem(
-        "format", names[0], f"holds frame-level records (tf.train.SequenceExample with the "
-        f"feature lists {lists}) but video-level features ({', '.join(names)}) were requested; "
-        "expected tf.train.Example records: add --frame_features (with frame feature names such "
-        "as rgb,audio) or read the video-level files")
-  for name, size in zip(names, sizes):
-    feature = context.get(name)
-    if feature is None:
-      present = ", ".join(sorted(k for k in context if k not in ("id", "video_id", "labels")))
-      return RecordProblem("missing", name, f"feature '{name}' is missing (the record has: "
-                           f"{present or 'no features'}); expected {size} floats (--feature_names)")
-    kind, values = records_lib.feature_values(feature)
-    if kind != "float":
-      return RecordProblem("type", name, f"feature '{name}' holds {_kind_name(kind)} values; "
-                           f"expected {size} floats")
-    if len(values) != size:
-      return RecordProblem("size", name, f"feature '{name}' has {len(values)} values; expected "
-                           f"{size} (--feature_sizes)")
-    array = np.asarray(values, dtype=np.float32)
-    bad = np.flatnonzero(~np.isfinite(array))
-    if bad.size:
-      return RecordProblem("nonfinite", name, f"feature '{name}' has a {array[bad[0]]} value at "
-                           f"index {bad[0]}; expected finite floats")
-  return None
-
-
-def _check_frame_level(record, names, sizes):
-  lists = record.feature_lists.feature_list
-  context = record.context.feature
-  if not lists:
-    float_keys = sorted(k for k, f in context.items() if f.WhichOneof("kind") == "float_list")
-    if float_keys:
-      return RecordProblem(
-          "format", names[0], f"holds video-level records (tf.train.Example with the features "
-          f"{', '.join(float_keys)}) but frame-level features ({', '.join(names)}) were requested "
-          "(--frame_features); expected tf.train.SequenceExample records: drop --frame_features "
-          "(with video feature names such as mean_rgb,mean_audio) or read the frame-level files")
-  for index, (name, size) in enumerate(zip(names, sizes)):
-    feature_list = lists.get(name)
-    if feature_list is None:
-      present = ", ".join(sorted(lists)) or "none"
-      return RecordProblem("missing", name, f"feature list '{name}' is missing (the record's "
-                           f"feature lists: {present}); expected {size} uint8 values per frame "
-                           "(--feature_names)")
-    if not feature_list.feature:
-      return RecordProblem("frames", name, f"feature '{name}' has zero frames; expected a video "
-                           "with at least one frame")
-    for t, frame in enumerate(feature_list.feature):
-      kind, values = records_lib.feature_values(frame)
-      if kind != "bytes":
-        return RecordProblem("type", name, f"feature '{name}' frame {t} holds "
-                             f"{_kind_name(kind)} values; expected one bytes value of {size} "
-                             "quantized uint8 values")
-      if len(values) != 1:
-        return RecordProblem("type", name, f"feature '{name}' frame {t} holds {len(values)} "
-                             "bytes values; expected one")
-      if len(values[0]) != size:
-        return RecordProblem("size", name, f"feature '{name}' frame {t} has {len(values[0])} "
-                             f"bytes; expected {size} (--feature_sizes)")
-    del index
-  return None
-
-
-def _check_segments(record, num_classes, max_frames):
-  context = record.context.feature
-  values = {key: records_lib.feature_values(context[key])[1] if key in context else []
-            for key in ("segment_labels", "segment_start_times", "segment_scores")}
-  lengths = {key: len(v) for key, v in values.items()}
-  if len(set(lengths.values())) > 1:
-    return RecordProblem("segments", "segment_labels", "segment_labels, segment_start_times and "
-                         f"segment_scores have {lengths['segment_labels']}, "
-                         f"{lengths['segment_start_times']} and {lengths['segment_scores']} "
-                         "values; "
-                         "expected the same number")
-  problem = _check_labels(values["segment_labels"], "segment_labels", num_classes)
-  if problem:
-    return problem
-  for start in values["segment_start_times"]:
-    if start < 0 or start + SEGMENT_SIZE > max_frames:
-      return RecordProblem("segments", "segment_start_times", f"segment start time {start} is "
-                           f"outside the video; expected 0 <= start <= max_frames - "
-                           f"{SEGMENT_SIZE} = {max_frames - SEGMENT_SIZE}")
-  return None
-
-
-def validate_record(raw, *, frame_features, feature_names, feature_sizes, num_classes=3862,
-                    segment_labels=False, max_frames=300):
-  """Checks one serialized record as the reader would.
-
-  Returns (problem, video_id): a RecordProblem (None if the reader accepts the record)
-  and the record's id (None if it has none or is undecodable).
-  """
-  try:
-    record = records_lib.parse_record(raw)
-  except (protobuf_message.DecodeError, ValueError, RuntimeError) as error:
-    return RecordProblem("corrupt", None, "is not a serialized tf.train.Example or "
-                         f"SequenceExample ({error or 'undecodable bytes'})"), None
-  video_id = _video_id_of(record)
-  names, sizes = list(feature_names), [int(s) for s in feature_sizes]
-  problem = _check_context_types(record, segment_labels, num_classes)
-  if problem is None:
-    if frame_features:
-      problem = _check_frame_level(record, names, sizes)
-    else:
-      problem = _check_video_level(record, names, sizes)
-  if problem is None and segment_labels:
-    problem = _check_segments(record, num_classes, max_frames)
-  return problem, video_id
+  return re.sub(r"\s+name:\s*$", "", io_utils.describe_error(error))
 
 
 def _record_error(path, index, video_id, problem):
-  where = f"{path}: record {index}"
-  if video_id:
-    where += f" (id '{video_id}')"
-  return UserError(f"{where}: {problem.message}")
+  return UserError(f"{where_in_file(path, index, video_id)}: {problem.message}")
 
 
 def _file_size(path):
@@ -396,18 +175,18 @@ def peek_files(files):
 def _record_kind(raw):
   """"frame" (SequenceExample with feature lists), "video" (Example) or None (undecodable)."""
   try:
-    record = records_lib.parse_record(raw)
-  except (protobuf_message.DecodeError, ValueError, RuntimeError):
+    record = core_records.parse_record(raw)
+  except core_records.DECODE_ERRORS:
     return None
   return "frame" if record.feature_lists.feature_list else "video"
 
 
 def _has_labels(raw, key):
   try:
-    feature = records_lib.parse_record(raw).context.feature.get(key)
-  except (protobuf_message.DecodeError, ValueError, RuntimeError):
+    feature = core_records.parse_record(raw).context.feature.get(key)
+  except core_records.DECODE_ERRORS:
     return True  # not a label question: the record checks report it
-  return feature is not None and bool(records_lib.feature_values(feature)[1])
+  return feature is not None and bool(core_records.feature_values(feature)[1])
 
 
 def _not_tfrecord_error(peek):
@@ -475,19 +254,18 @@ def _unlabelled_records_checked(path, compression, key):
   return checked
 
 
-def _check_first_records(path, compression, num_records, kwargs, skip_corrupt_records, info):
+def _check_first_records(path, compression, num_records, spec, skip_corrupt_records, info):
   """Reads the first `num_records` records of one file with tf.data and checks them."""
-  frame_features, feature_names = kwargs["frame_features"], kwargs["feature_names"]
   try:
     for index, raw in enumerate(records_lib.iterate_records(
         path, batch_size=num_records, compression_type=compression)):
       if index >= num_records:
         break
-      problem, video_id = validate_record(raw, **kwargs)
+      problem, video_id = validate_record(raw, spec)
       if problem is None:
-        if frame_features and info["first_record_frames"] is None:
-          info["first_record_frames"] = len(records_lib.parse_record(raw).feature_lists
-                                            .feature_list[feature_names[0]].feature)
+        if spec.frame_features and info["first_record_frames"] is None:
+          info["first_record_frames"] = len(core_records.parse_record(raw).feature_lists
+                                            .feature_list[spec.feature_names[0]].feature)
         continue
       error = _record_error(path, index, video_id, problem)
       if skip_corrupt_records and problem.category not in CONFIG_CATEGORIES:
@@ -502,11 +280,10 @@ def _check_first_records(path, compression, num_records, kwargs, skip_corrupt_re
     raise _unreadable_error(path, error) from None
 
 
-def check_files(files, *, frame_features, feature_names, feature_sizes, num_classes=3862,
-                segment_labels=False, max_frames=300, num_files=1, num_records=1,
-                skip_corrupt_records=False, require_labels=False):
+def check_files(files, spec, *, num_files=1, num_records=1, skip_corrupt_records=False,
+                require_labels=False):
   """Checks every file's container and first record, and the first `num_records` records
-  of the first `num_files` files, before any reading.
+  of the first `num_files` files, before any reading, against `spec` (a DataSpec).
 
   Returns {"first_record_frames": frames of the first feature in the first good record
   (frame-level; None otherwise or if no record could be read)}.
@@ -514,21 +291,17 @@ def check_files(files, *, frame_features, feature_names, feature_sizes, num_clas
   Raises a UserError naming the file (and the record and feature) for an empty file, a
   file that is not a TFRecord file (text, or compressed data without TFRecords) or is not
   readable, video- and frame-level files mixed in one pattern (naming the odd file),
-  video- vs frame-level records that do not match `frame_features`, missing features,
-  wrong sizes or types, label ids >= num_classes, NaN/Inf values, videos without frames,
+  video- vs frame-level records that do not match the spec, and records that break its rules
+  (`yt8m_fusion.core.validation`: missing features, wrong sizes or types, label ids >=
+  num_classes, NaN/Inf values, videos without frames, bad segment fields),
   and, with `require_labels` (training, evaluation), files whose records hold no labels
   (the test split; `segment_labels` in segment mode). GZIP/ZLIB-compressed TFRecord files
   are accepted (the readers decompress them). With `skip_corrupt_records` only mistakes
   that come from the flags or the pattern raise; corrupt data is logged and left to the
   reader to skip.
   """
-  if segment_labels and not frame_features:
-    raise UserError(SEGMENTS_NEED_FRAMES)
   if isinstance(files, (str, os.PathLike)):
     files = list_files(files)
-  kwargs = dict(frame_features=frame_features, feature_names=feature_names,
-                feature_sizes=feature_sizes, num_classes=num_classes,
-                segment_labels=segment_labels, max_frames=max_frames)
   if not skip_corrupt_records:
     for path in files:
       if "://" not in path and os.path.isfile(path) and os.path.getsize(path) == 0:
@@ -547,11 +320,11 @@ def check_files(files, *, frame_features, feature_names, feature_sizes, num_clas
   # the other kind, the flag is what is wrong, and the record checks below say so).
   kinds = {peek.path: _record_kind(peek.first_record) for peek in peeks
            if peek.first_record is not None}
-  unwanted = "video" if frame_features else "frame"
+  unwanted = "video" if spec.frame_features else "frame"
   odd = [path for path in files if kinds.get(path) == unwanted]
   num_known = sum(kind is not None for kind in kinds.values())
   if odd and len(odd) < num_known:
-    raise _mixed_kinds_error(odd[0], len(odd), num_known, frame_features)
+    raise _mixed_kinds_error(odd[0], len(odd), num_known, spec.frame_features)
 
   info = {"first_record_frames": None}
   for index, peek in enumerate(peeks):
@@ -561,16 +334,16 @@ def check_files(files, *, frame_features, feature_names, feature_sizes, num_clas
         continue
       raise _empty_file_error(peek.path)
     if index < max(1, num_files):
-      _check_first_records(peek.path, peek.compression, num_records, kwargs,
+      _check_first_records(peek.path, peek.compression, num_records, spec,
                            skip_corrupt_records, info)
       continue
     # Other files: the first record read in Python; tf.data reads the file again only
     # when something is wrong, for the same message as for the first file.
-    if peek.first_record is None or validate_record(peek.first_record, **kwargs)[0] is not None:
-      _check_first_records(peek.path, peek.compression, 1, kwargs, skip_corrupt_records, info)
+    if peek.first_record is None or validate_record(peek.first_record, spec)[0] is not None:
+      _check_first_records(peek.path, peek.compression, 1, spec, skip_corrupt_records, info)
 
   if require_labels:
-    key = "segment_labels" if segment_labels else "labels"
+    key = "segment_labels" if spec.segment_labels else "labels"
     unlabelled = []
     for peek in peeks:
       if peek.first_record is None or _has_labels(peek.first_record, key):
@@ -584,16 +357,13 @@ def check_files(files, *, frame_features, feature_names, feature_sizes, num_clas
   return info
 
 
-def explain_read_error(error, files, *, frame_features, feature_names, feature_sizes,
-                       num_classes=3862, segment_labels=False, max_frames=300, max_files=None,
-                       **unused_reader_kwargs):
+def explain_read_error(error, files, spec, *, max_files=None):
   """A UserError naming the file, record, feature and expectation behind a tf read error.
 
   `error` is a tf.errors.OpError raised while iterating a dataset of `files` (a list or
-  a pattern) read with these reader arguments (extra `load_dataset` arguments are
-  accepted and ignored). Scans the files in order (all of them, or the first
-  `max_files`) until it finds a record the reader rejects. If none is found, the
-  UserError says so and repeats the first line of the tf error.
+  a pattern) read with `spec` (the reader's DataSpec). Scans the files in order (all of
+  them, or the first `max_files`) until it finds a record the reader rejects. If none is
+  found, the UserError says so and repeats the first line of the tf error.
   """
   if isinstance(error, UserError):
     return error
@@ -603,9 +373,6 @@ def explain_read_error(error, files, *, frame_features, feature_names, feature_s
     return listing_error
   if max_files is not None:
     files = files[:max_files]
-  kwargs = dict(frame_features=frame_features, feature_names=feature_names,
-                feature_sizes=feature_sizes, num_classes=num_classes,
-                segment_labels=segment_labels, max_frames=max_frames)
   framing_only = isinstance(error, tf.errors.DataLossError)
   _LOG.info("Scanning %d file(s) for the record behind: %s", len(files), short_tf_message(error))
   for path in files:
@@ -615,13 +382,23 @@ def explain_read_error(error, files, *, frame_features, feature_names, feature_s
       for index, raw in enumerate(records_lib.iterate_records(path)):
         if framing_only:
           continue
-        problem, video_id = validate_record(raw, **kwargs)
+        problem, video_id = validate_record(raw, spec)
         if problem is not None:
           return _record_error(path, index, video_id, problem)
     except tf.errors.OpError as read_error:
       return _unreadable_error(path, read_error)
   return UserError(
       f"reading {describe_pattern(files)} failed ({short_tf_message(error)}) but no bad record "
-      f"was found by scanning {len(files)} file(s) with frame_features={bool(frame_features)}, "
-      f"feature_names={','.join(feature_names)}, feature_sizes="
-      f"{','.join(map(str, feature_sizes))}, num_classes={num_classes}")
+      f"was found by scanning {len(files)} file(s) with {spec.describe()}")
+
+
+def check_readable(data_pattern, spec, *, require_labels=False, skip_corrupt_records=False):
+  """Checks, without building a tf.data pipeline, that `data_pattern` can be read as `spec`
+  says: the files exist, are TFRecord files of the spec's record kind and their first
+  records are valid (`check_files`, with the same `require_labels` and
+  `skip_corrupt_records`). A program calls it to fail before hours of work; returns the
+  files."""
+  files = list_files(data_pattern)
+  check_files(files, spec, skip_corrupt_records=skip_corrupt_records,
+              require_labels=require_labels)
+  return files

@@ -13,14 +13,13 @@ DATA_ERRORS = (tf.errors.OpError, UnicodeDecodeError)
 
 
 def explain_data_error(error, data_pattern, spec, flag_name):
-  """A UserError naming the file and feature at fault (`spec`: a DataSpec or ModelConfig)."""
+  """A UserError naming `flag_name`, the file and the feature at fault (`spec`: the DataSpec
+  the data was read with, segment_labels and max_frames included)."""
   try:
     files = checks.list_files(data_pattern)
   except UserError as pattern_error:
     return pattern_error
-  explained = checks.explain_read_error(
-      error, files, frame_features=spec.frame_features, feature_names=spec.feature_names,
-      feature_sizes=spec.feature_sizes, num_classes=spec.num_classes)
+  explained = checks.explain_read_error(error, files, spec)
   if isinstance(explained, UserError):
     return UserError(f"{flag_name}: {explained}")
   return UserError(f"{flag_name}={data_pattern}: reading the data failed: {error}")

@@ -15,27 +15,27 @@ are parsed was chosen by measurement (benchmarks/input_pipeline.py, docs/PERFORM
   are re-batched.
 
 Batches are dicts (see `load_dataset`). Bad data stops the pipeline with a tf error
-(a parse error, or one of our in-graph checks: label ids, frame byte sizes, NaN/Inf,
-videos without frames, segment fields); `checks.explain_read_error` turns it into a
-one-line UserError that names the file, the feature and what was expected. With
+(a parse error, or the in-graph form of the record rules of `yt8m_fusion.core.validation`:
+label ids, frame byte sizes, NaN/Inf, videos without frames, segment fields), which
+`checks.explain_read_error` turns into a one-line UserError that names the file, the
+feature and what was expected (the same rules, applied in Python). With
 `skip_corrupt_records=True` such records are dropped instead and counted by a
 `SkipCounter` (see there).
 """
 
 import concurrent.futures
-import logging
 import typing
 
 import tensorflow as tf
 
+from yt8m_fusion.core import skipping
+from yt8m_fusion.core import validation
+from yt8m_fusion.core.spec import SEGMENT_SIZE
+from yt8m_fusion.core.validation import CHECK_PREFIX
 from yt8m_fusion.data import checks as checks_lib
 from yt8m_fusion.data import quantization
 from yt8m_fusion.data import records as records_lib
-from yt8m_fusion.data.spec import SEGMENT_SIZE
 from yt8m_fusion.errors import UserError
-
-# Prefix of the messages of our in-graph checks (explain_read_error looks for it).
-CHECK_PREFIX = "yt8m_fusion data check"
 _TFRECORD_BUFFER_BYTES = 1 << 20
 _TFRECORD_OVERHEAD_BYTES = 16  # length (8) + length crc (4) + data crc (4)
 # load_dataset(batch_parse_frames=None) batch-parses frame-level records with fewer frames.
@@ -60,15 +60,34 @@ def _context_spec(segment_labels):
 
 
 class _Checks:
-  """Collects in-graph assertions; eagerly they raise at once, in a graph they gate outputs."""
+  """The spec's record rules (`core.validation`) as in-graph conditions, asserted at once.
+
+  `add(spec, values)` turns each rule whose key is in `values` into a condition:
+    CLASS_IDS, SEGMENT_STARTS: the int64 values;  FEATURE: the float values;
+    FRAMES: (frame counts, byte lengths of the frames read, mask of the frames read);
+    SEGMENT_SCORES: the values per record of (segment_labels, segment_start_times,
+    segment_scores).
+  Eagerly a failed assertion raises at once; in a graph `gate` makes outputs wait for it.
+  The message lists every requirement and whether it held.
+  """
 
   def __init__(self, enabled):
     self.enabled = enabled
     self.ops = []
 
-  def add(self, op):
-    if self.enabled and op is not None:
-      self.ops.append(op)
+  def add(self, spec, values):
+    if not self.enabled:
+      return
+    conditions = []
+    for rule in validation.record_rules(spec):
+      if rule.key in values:
+        conditions.append((_condition(rule, values[rule.key]), rule.requirement))
+    if conditions:
+      data = [f"{CHECK_PREFIX} failed:"]
+      for condition, requirement in conditions:
+        data += [requirement, condition]
+      held = tf.reduce_all(tf.stack([condition for condition, _ in conditions]))
+      self.ops.append(tf.debugging.Assert(held, data))
 
   def gate(self, tensor):
     if not self.ops:
@@ -77,66 +96,72 @@ class _Checks:
       return tf.identity(tensor)
 
 
+def _condition(rule, value):
+  """A scalar bool: `value` (see `_Checks.add`) satisfies `rule`."""
+  if rule.check == validation.CLASS_IDS:
+    return tf.reduce_all(tf.logical_and(value >= 0, value < rule.limit))
+  if rule.check == validation.SEGMENT_STARTS:
+    return tf.reduce_all(tf.logical_and(value >= 0, value <= rule.limit))
+  if rule.check == validation.FEATURE:
+    return tf.reduce_all(tf.math.is_finite(value))
+  if rule.check == validation.FRAMES:
+    counts, lengths, read = value
+    return tf.logical_and(tf.reduce_all(counts > 0), tf.reduce_all(
+        tf.logical_or(tf.logical_not(read), lengths == rule.size)))
+  if rule.check == validation.SEGMENT_SCORES:
+    labels, starts, scores = value
+    return tf.logical_and(tf.reduce_all(labels == starts), tf.reduce_all(labels == scores))
+  raise ValueError(f"no in-graph check for {rule}")
+
+
 def _video_ids(context):
   return tf.where(tf.strings.length(context["id"]) > 0, context["id"], context["video_id"])
 
 
-def _multi_hot(sparse_labels, batch_size, num_classes, checks):
+def _multi_hot(sparse_labels, batch_size, num_classes):
   values = sparse_labels.values
-  if checks.enabled:
-    checks.add(tf.debugging.assert_non_negative(
-        values, message=f"{CHECK_PREFIX}: label id < 0; expected 0 <= id < {num_classes}"))
-    checks.add(tf.debugging.assert_less(
-        values, tf.constant(num_classes, tf.int64),
-        message=f"{CHECK_PREFIX}: label id >= num_classes={num_classes}"))
   indices = tf.stack([sparse_labels.indices[:, 0], values], axis=1)
   shape = tf.stack([tf.cast(batch_size, tf.int64), tf.constant(num_classes, tf.int64)])
   dense = tf.scatter_nd(indices, tf.ones_like(values, tf.float32), shape)
   return tf.minimum(dense, 1.0)  # a label listed twice stays 1
 
 
-def _parse_video_level(serialized, names, sizes, num_classes, checks):
-  spec = _context_spec(False)
-  for name, size in zip(names, sizes):
-    spec[name] = tf.io.FixedLenFeature([size], tf.float32)
-  parsed = tf.io.parse_example(serialized, spec)
+def _parse_video_level(serialized, spec, checks):
+  features = _context_spec(False)
+  for name, size in zip(spec.feature_names, spec.feature_sizes):
+    features[name] = tf.io.FixedLenFeature([size], tf.float32)
+  parsed = tf.io.parse_example(serialized, features)
   batch_size = tf.shape(serialized)[0]
+  checks.add(spec, {"labels": parsed["labels"].values,
+                    **{name: parsed[name] for name in spec.feature_names}})
   batch = {"video_ids": _video_ids(parsed)}
-  for name in names:
-    values = parsed[name]
-    if checks.enabled:
-      values = tf.debugging.check_numerics(
-          values, f"{CHECK_PREFIX}: feature '{name}' has NaN/Inf values; expected finite floats")
-    batch[name] = values
+  batch.update({name: parsed[name] for name in spec.feature_names})
   batch["num_frames"] = tf.ones([batch_size], tf.int32)
-  batch["labels"] = _multi_hot(parsed["labels"], batch_size, num_classes, checks)
+  batch["labels"] = _multi_hot(parsed["labels"], batch_size, spec.num_classes)
   return batch
 
 
-def _parse_frame_level(serialized, names, sizes, num_classes, max_frames, dequantize,
-                       segment_labels, checks, decode=True):
-  sequence_spec = {name: tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True)
-                   for name in names}
+def _frame_list_spec(spec):
+  return {name: tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True)
+          for name in spec.feature_names}
+
+
+def _parse_frame_level(serialized, spec, dequantize, checks, decode=True):
+  max_frames = spec.max_frames
   context, feature_lists, lengths = tf.io.parse_sequence_example(
-      serialized, context_features=_context_spec(segment_labels),
-      sequence_features=sequence_spec)
+      serialized, context_features=_context_spec(spec.segment_labels),
+      sequence_features=_frame_list_spec(spec))
   batch_size = tf.shape(serialized)[0]
   batch = {"video_ids": _video_ids(context)}
   num_frames = None
-  for name, size in zip(names, sizes):
+  rule_values = {"labels": context["labels"].values}
+  for name, size in zip(spec.feature_names, spec.feature_sizes):
     strings = feature_lists[name][:, :max_frames]  # [B, T <= max_frames]
     frames = tf.cast(tf.minimum(lengths[name], max_frames), tf.int32)
     if num_frames is None:
       num_frames = frames  # the starter counts the frames of the FIRST feature
-    if checks.enabled:
-      checks.add(tf.debugging.assert_positive(
-          lengths[name], message=f"{CHECK_PREFIX}: feature '{name}' has no frames (missing "
-          "or empty feature list); expected at least one frame"))
-      valid = tf.sequence_mask(frames, tf.shape(strings)[1])
-      wrong_size = tf.logical_and(valid, tf.strings.length(strings) != size)
-      checks.add(tf.debugging.Assert(
-          tf.logical_not(tf.reduce_any(wrong_size)),
-          [f"{CHECK_PREFIX}: feature '{name}' has frames whose size is not {size} bytes"]))
+    rule_values[name] = (lengths[name], tf.strings.length(strings),
+                         tf.sequence_mask(frames, tf.shape(strings)[1]))
     if not decode:
       continue
     quantized = tf.io.decode_raw(strings, tf.uint8, fixed_length=size)  # [B, T, size]
@@ -150,36 +175,27 @@ def _parse_frame_level(serialized, names, sizes, num_classes, max_frames, dequan
       values = quantized  # padding is q=0
     values = tf.pad(values, [[0, 0], [0, max_frames - longest], [0, 0]])
     batch[name] = tf.ensure_shape(values, [None, max_frames, size])
+  checks.add(spec, rule_values)
   batch["num_frames"] = num_frames
-  if not segment_labels:
-    batch["labels"] = _multi_hot(context["labels"], batch_size, num_classes, checks)
+  if not spec.segment_labels:
+    batch["labels"] = _multi_hot(context["labels"], batch_size, spec.num_classes)
     return batch
-  return _segments(batch, context, names, num_classes, max_frames, checks, decode)
+  return _segments(batch, context, spec, checks, decode)
 
 
-def _segments(batch, context, names, num_classes, max_frames, checks, decode=True):
+def _segments(batch, context, spec, checks, decode=True):
   """Videos -> their rated 5-frame segments (the 2019 segment-level data)."""
+  max_frames = spec.max_frames
   seg_labels = context["segment_labels"]
   seg_starts = context["segment_start_times"]
   seg_scores = context["segment_scores"]
   batch_size = tf.shape(batch["video_ids"])[0]
   if checks.enabled:
-    rows = [tf.math.bincount(tf.cast(s.indices[:, 0], tf.int32), minlength=batch_size,
-                             maxlength=batch_size) for s in (seg_labels, seg_starts, seg_scores)]
-    same = tf.logical_and(tf.reduce_all(rows[0] == rows[1]), tf.reduce_all(rows[0] == rows[2]))
-    checks.add(tf.debugging.Assert(same, [
-        f"{CHECK_PREFIX}: segment_labels, segment_start_times and segment_scores have "
-        "different lengths; expected one start time and one score per segment label"]))
-    checks.add(tf.debugging.assert_non_negative(
-        seg_starts.values, message=f"{CHECK_PREFIX}: segment_start_times < 0"))
-    checks.add(tf.debugging.assert_less_equal(
-        seg_starts.values, tf.constant(max_frames - SEGMENT_SIZE, tf.int64),
-        message=f"{CHECK_PREFIX}: segment_start_times + {SEGMENT_SIZE} > max_frames={max_frames}"))
-    checks.add(tf.debugging.assert_non_negative(
-        seg_labels.values, message=f"{CHECK_PREFIX}: segment label id < 0"))
-    checks.add(tf.debugging.assert_less(
-        seg_labels.values, tf.constant(num_classes, tf.int64),
-        message=f"{CHECK_PREFIX}: segment label id >= num_classes={num_classes}"))
+    per_record = tuple(
+        tf.math.bincount(tf.cast(s.indices[:, 0], tf.int32), minlength=batch_size,
+                         maxlength=batch_size) for s in (seg_labels, seg_starts, seg_scores))
+    checks.add(spec, {"segment_labels": seg_labels.values,
+                      "segment_start_times": seg_starts.values, "segment_scores": per_record})
   # Triples (video row, start, class, score) in record order; a segment per unique
   # (video, start) pair, in order of first appearance (as the starter's tf.unique).
   rows = seg_labels.indices[:, 0]
@@ -191,7 +207,7 @@ def _segments(batch, context, names, num_classes, max_frames, checks, decode=Tru
   out = {"video_ids": tf.gather(batch["video_ids"], segment_rows)}
   frame_index = (segment_rows * max_frames + segment_starts)[:, tf.newaxis] + tf.range(
       SEGMENT_SIZE, dtype=tf.int64)[tf.newaxis, :]  # [S, 5]
-  for name in names:
+  for name in spec.feature_names:
     if not decode:
       continue
     features = batch[name]
@@ -200,7 +216,7 @@ def _segments(batch, context, names, num_classes, max_frames, checks, decode=Tru
     out[name] = tf.ensure_shape(tf.gather(flat, frame_index), [None, SEGMENT_SIZE, size])
   out["num_frames"] = tf.fill(tf.cast(tf.reshape(num_segments, [1]), tf.int32), SEGMENT_SIZE)
   indices = tf.stack([segment_of_triple, seg_labels.values], axis=1)
-  shape = tf.stack([num_segments, tf.constant(num_classes, tf.int64)])
+  shape = tf.stack([num_segments, tf.constant(spec.num_classes, tf.int64)])
   zeros = tf.zeros(shape, tf.float32)
   out["labels"] = tf.tensor_scatter_nd_max(zeros, indices, seg_scores.values)
   out["label_weights"] = tf.tensor_scatter_nd_max(
@@ -208,50 +224,38 @@ def _segments(batch, context, names, num_classes, max_frames, checks, decode=Tru
   return out
 
 
-def _parse_frame_record(serialized, names, sizes, num_classes, max_frames, dequantize,
-                        validate=True):
+def _parse_frame_record(serialized, spec, dequantize, validate=True):
   """One SequenceExample -> one example of a frame-level batch (same values as parse_serialized).
 
   `load_dataset` maps this over the records (in parallel) and batches the results: for
   frame-level records this costs less CPU than batching the serialized records first
   (see the module docstring and benchmarks/input_pipeline.py).
   """
+  max_frames = spec.max_frames
   context, lists = tf.io.parse_single_sequence_example(
       serialized, context_features=_context_spec(False),
-      sequence_features={name: tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True)
-                         for name in names})
+      sequence_features=_frame_list_spec(spec))
   out = {"video_ids": tf.where(tf.strings.length(context["id"]) > 0, context["id"],
                                context["video_id"])}
   num_frames = None
-  conditions, messages = [], []
-  for name, size in zip(names, sizes):
+  labels = context["labels"].values
+  rule_values = {"labels": labels}
+  for name, size in zip(spec.feature_names, spec.feature_sizes):
     strings = lists[name][:max_frames]
     frames = tf.shape(strings)[0]
     if num_frames is None:
       num_frames = frames  # the starter counts the frames of the FIRST feature
-    if validate:
-      conditions.append(tf.size(lists[name]) > 0)
-      messages.append(f"feature '{name}' needs at least one frame")
-      conditions.append(tf.reduce_all(tf.strings.length(strings) == size))
-      messages.append(f"every '{name}' frame needs {size} bytes")
+    rule_values[name] = (tf.size(lists[name]), tf.strings.length(strings), True)
     quantized = tf.io.decode_raw(strings, tf.uint8, fixed_length=size)  # [frames, size]
     values = quantization.dequantize(quantized) if dequantize else quantized
     # Zero padding AFTER dequantization (as the starter's resize_axis), or q=0 for uint8.
     out[name] = tf.ensure_shape(tf.pad(values, [[0, max_frames - frames], [0, 0]]),
                                 [max_frames, size])
-  labels = context["labels"].values
-  if validate:
-    conditions.append(tf.reduce_all(tf.logical_and(labels >= 0, labels < num_classes)))
-    messages.append(f"label ids need 0 <= id < num_classes={num_classes}")
-    # One assertion for the record; the message lists each condition and whether it held.
-    data = [f"{CHECK_PREFIX} failed:"]
-    for condition, message in zip(conditions, messages):
-      data += [message, condition]
-    assertion = tf.debugging.Assert(tf.reduce_all(tf.stack(conditions)), data + [labels])
-    with tf.control_dependencies([assertion]):
-      num_frames = tf.identity(num_frames)
-  out["num_frames"] = num_frames
-  dense = tf.scatter_nd(labels[:, tf.newaxis], tf.ones_like(labels, tf.float32), [num_classes])
+  checks = _Checks(validate)
+  checks.add(spec, rule_values)
+  out["num_frames"] = checks.gate(num_frames)
+  dense = tf.scatter_nd(labels[:, tf.newaxis], tf.ones_like(labels, tf.float32),
+                        [spec.num_classes])
   out["labels"] = tf.minimum(dense, 1.0)  # a label listed twice stays 1
   return out
 
@@ -271,19 +275,18 @@ def parse_serialized(serialized, spec, *, dequantize=True, validate=True):
   features `[S, 5, D]`, `num_frames` 5, `labels[s, c]` = the rating score,
   `label_weights[s, c]` = 1 for rated pairs.
 
-  With `validate=True` (default) in-graph checks stop with a tf.errors.InvalidArgumentError
-  whose message starts with "yt8m_fusion data check" on a label id outside
-  [0, num_classes), NaN/Inf video-level values, a feature without frames, a frame of the
-  wrong byte size or inconsistent segment fields.
+  With `validate=True` (default) the spec's record rules (`yt8m_fusion.core.validation`)
+  are checked in the graph: a record that breaks one stops with a
+  tf.errors.InvalidArgumentError whose message starts with "yt8m_fusion data check" and
+  lists the requirements (label ids in [0, num_classes), finite video-level values, at
+  least one frame and frames of the right byte size, consistent segment fields).
   """
-  names, sizes = spec.feature_names, spec.feature_sizes
   serialized = tf.convert_to_tensor(serialized, tf.string)
   checks = _Checks(validate)
   if spec.frame_features:
-    batch = _parse_frame_level(serialized, names, sizes, spec.num_classes, spec.max_frames,
-                               dequantize, spec.segment_labels, checks)
+    batch = _parse_frame_level(serialized, spec, dequantize, checks)
   else:
-    batch = _parse_video_level(serialized, names, sizes, spec.num_classes, checks)
+    batch = _parse_video_level(serialized, spec, checks)
   if checks.ops:
     batch = {key: checks.gate(value) for key, value in batch.items()}
   return batch
@@ -293,16 +296,11 @@ def _validate_one(serialized, spec):
   """Runs the parse and all checks on one record; True, or an error (used when skipping)."""
   checks = _Checks(True)
   records = tf.reshape(serialized, [1])
-  names, sizes = spec.feature_names, spec.feature_sizes
   if spec.frame_features:
-    out = _parse_frame_level(records, names, sizes, spec.num_classes, spec.max_frames, False,
-                             spec.segment_labels, checks, decode=False)
+    out = _parse_frame_level(records, spec, False, checks, decode=False)
   else:
-    out = _parse_video_level(records, names, sizes, spec.num_classes, checks)
-    # check_numerics is an identity: consume its outputs so it runs.
-    checks.ops.extend(tf.reduce_sum(out[name]) for name in names)
-  checks.ops.append(out["labels"])
-  with tf.control_dependencies([op for op in checks.ops if op is not None]):
+    out = _parse_video_level(records, spec, checks)
+  with tf.control_dependencies(checks.ops + [out["labels"]]):
     return tf.constant(True)
 
 
@@ -310,16 +308,9 @@ def _validate_one(serialized, spec):
 # Skipping corrupt records
 # ----------------------------------------------------------------------------------------
 
-class SkipCounter:
-  """Counts what `load_dataset(..., skip_corrupt_records=True)` skipped.
-
-  - `invalid_records`: records read but dropped (not an Example/SequenceExample, a
-    missing or wrongly sized feature, a label id out of range, NaN/Inf values, a
-    video without frames, ...).
-  - `unreadable_files` / `unreadable_bytes`: files where the TFRecord framing broke
-    (bad checksum, truncation, not a TFRecord file). TensorFlow cannot resynchronise
-    inside such a file, so the rest of it is skipped; its records cannot be counted,
-    only its bytes.
+class SkipCounter(skipping.SkipCounter):
+  """`core.skipping.SkipCounter` counted in graph variables by the tf.data pipeline of
+  `load_dataset(..., skip_corrupt_records=True)`.
 
   The counts grow while the dataset is iterated (records the pipeline has prefetched
   are already counted). `load_dataset` returns it beside the dataset, e.g.
@@ -330,53 +321,32 @@ class SkipCounter:
   """
 
   def __init__(self):
+    super().__init__()
     with tf.init_scope():
-      self._invalid = tf.Variable(0, dtype=tf.int64, trainable=False, name="invalid_records")
-      self._files = tf.Variable(0, dtype=tf.int64, trainable=False, name="unreadable_files")
-      self._bytes = tf.Variable(0, dtype=tf.int64, trainable=False, name="unreadable_bytes")
+      self._variables = {name: tf.Variable(0, dtype=tf.int64, trainable=False, name=name)
+                         for name in ("invalid_records", "unreadable_files", "unreadable_bytes")}
 
   @property
   def invalid_records(self):
-    return int(self._invalid.numpy())
+    return int(self._variables["invalid_records"].numpy())
 
   @property
   def unreadable_files(self):
-    return int(self._files.numpy())
+    return int(self._variables["unreadable_files"].numpy())
 
   @property
   def unreadable_bytes(self):
-    return int(self._bytes.numpy())
-
-  @property
-  def skipped_anything(self):
-    return bool(self.invalid_records or self.unreadable_files)
+    return int(self._variables["unreadable_bytes"].numpy())
 
   def reset(self):
-    for variable in (self._invalid, self._files, self._bytes):
+    for variable in self._variables.values():
       variable.assign(0)
-
-  def summary(self):
-    text = f"skipped {self.invalid_records} invalid record(s)"
-    if self.unreadable_files:
-      text += (f" and the unreadable rest of {self.unreadable_files} file(s) "
-               f"({self.unreadable_bytes} bytes)")
-    return text
-
-  def log(self, logger=None):
-    """Logs one warning line when something was skipped; returns the summary."""
-    text = self.summary()
-    if self.skipped_anything:
-      (logger or logging.getLogger("yt8m_fusion.data")).warning("Corrupt input: %s", text)
-    return text
 
   def _update(self, dropped, lost_bytes):
     return tf.group(
-        self._invalid.assign_add(dropped),
-        self._files.assign_add(tf.cast(lost_bytes > 0, tf.int64)),
-        self._bytes.assign_add(tf.maximum(lost_bytes, 0)))
-
-  def __repr__(self):
-    return f"SkipCounter({self.summary()})"
+        self._variables["invalid_records"].assign_add(dropped),
+        self._variables["unreadable_files"].assign_add(tf.cast(lost_bytes > 0, tf.int64)),
+        self._variables["unreadable_bytes"].assign_add(tf.maximum(lost_bytes, 0)))
 
 
 def _file_sizes(files, compressions):
@@ -502,10 +472,7 @@ def load_dataset(data_pattern, spec, *, batch_size=1024, shuffle=False, num_epoc
       raise UserError(f"{what} must be at least 1, got {value}")
   files = _shard(checks_lib.list_files(data_pattern), input_context, data_pattern)
   first_record_frames = checks_lib.check_files(
-      files, frame_features=spec.frame_features, feature_names=spec.feature_names,
-      feature_sizes=spec.feature_sizes, num_classes=spec.num_classes,
-      segment_labels=spec.segment_labels, max_frames=spec.max_frames,
-      skip_corrupt_records=skip_corrupt_records,
+      files, spec, skip_corrupt_records=skip_corrupt_records,
       require_labels=require_labels)["first_record_frames"]
   if batch_parse_frames is None:
     # Short videos: the per-record overhead dominates, batch parsing wins; long videos:
@@ -549,8 +516,7 @@ def load_dataset(data_pattern, spec, *, batch_size=1024, shuffle=False, num_epoc
     dataset = segments.unbatch().batch(batch_size, drop_remainder=drop_remainder)
   elif spec.frame_features and not batch_parse_frames:
     dataset = records.map(
-        lambda s: _parse_frame_record(s, spec.feature_names, spec.feature_sizes,
-                                      spec.num_classes, spec.max_frames, dequantize),
+        lambda s: _parse_frame_record(s, spec, dequantize),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
   else:

@@ -1,12 +1,5 @@
-"""Writing and reading YouTube-8M records in Python (tests, the synthetic generator, checks).
-
-Video-level records are `tf.train.Example`s:
-  "id" (bytes), "labels" (int64 list), one float list per feature ("mean_rgb" 1024,
-  "mean_audio" 128). The 2017 data names the id "video_id".
-Frame-level records are `tf.train.SequenceExample`s:
-  context "id", "labels" (+ "segment_labels", "segment_start_times", "segment_end_times",
-  "segment_scores" in the 2019 segment data); feature lists "rgb" and "audio", one bytes
-  value per frame holding D uint8 quantized values.
+"""Writing and reading YouTube-8M records with TensorFlow (tests, the synthetic generator,
+checks). The record layout is described, and records are parsed, in `yt8m_fusion.core.records`.
 
 TFRecord files may be GZIP- or ZLIB-compressed (e.g. `train0000.tfrecord.gz`):
 `detect_compression` tells them apart by their first bytes (a plain file starts with a
@@ -20,10 +13,11 @@ import zlib
 import numpy as np
 import tensorflow as tf
 
-from yt8m_fusion.tfrecord_framing import masked_crc32c
+from yt8m_fusion.core import records as core_records
+from yt8m_fusion.core.framing import HEADER_BYTES
+from yt8m_fusion.core.framing import is_record_header
 
 GZIP, ZLIB = "GZIP", "ZLIB"
-_HEADER_BYTES = 12  # uint64 record length + masked crc32c of those 8 bytes
 _GZIP_MAGIC = b"\x1f\x8b"
 _PEEK_BYTES = 1 << 16
 
@@ -142,12 +136,6 @@ def record_dataset(files, compression_types=None):
 # The container: plain, GZIP or ZLIB
 # ----------------------------------------------------------------------------------------
 
-def is_record_header(data):
-  """True when `data` starts with a TFRecord header (length + its valid checksum)."""
-  return (len(data) >= _HEADER_BYTES and
-          masked_crc32c(data[:8]) == int.from_bytes(data[8:_HEADER_BYTES], "little"))
-
-
 def read_prefix(path, size, compression_type=""):
   """The first `size` bytes of a file's content (decompressed), fewer if it ends first or
   its compressed stream breaks."""
@@ -179,7 +167,7 @@ def detect_compression(path, head=None):
   Reliable: a plain file must start with a record header whose checksum matches, and a
   compressed one must decompress to such a header. `head`: the file's first bytes, if read.
   """
-  head = read_prefix(path, _HEADER_BYTES) if head is None else head
+  head = read_prefix(path, HEADER_BYTES) if head is None else head
   if is_record_header(head):
     return ""
   candidates = []
@@ -188,7 +176,7 @@ def detect_compression(path, head=None):
   if len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0:
     candidates.append(ZLIB)  # RFC 1950 header: deflate, check bits
   for compression in candidates:
-    if is_record_header(read_prefix(path, _HEADER_BYTES, compression)):
+    if is_record_header(read_prefix(path, HEADER_BYTES, compression)):
       return compression
   return None
 
@@ -253,28 +241,6 @@ def content_size(path, compression_type=""):
     return -1
 
 
-def parse_record(raw):
-  """Serialized Example or SequenceExample -> tf.train.SequenceExample.
-
-  An Example parses as a SequenceExample whose context holds the Example's features
-  (both store them in field 1), so one parser serves both formats. Raises
-  google.protobuf.message.DecodeError for bytes that are not such a proto.
-  """
-  return tf.train.SequenceExample.FromString(raw)
-
-
-def feature_values(feature):
-  """(kind, values) of a tf.train.Feature: kind in {"bytes", "float", "int64", None}."""
-  kind = feature.WhichOneof("kind")
-  if kind == "bytes_list":
-    return "bytes", list(feature.bytes_list.value)
-  if kind == "float_list":
-    return "float", list(feature.float_list.value)
-  if kind == "int64_list":
-    return "int64", list(feature.int64_list.value)
-  return None, []
-
-
 def read_records_python(path):
   """All records of a file as plain Python dicts (for tests and debugging):
 
@@ -282,8 +248,9 @@ def read_records_python(path):
   """
   result = []
   for raw in iterate_records(path):
-    record = parse_record(raw)
-    context = {key: feature_values(value)[1] for key, value in record.context.feature.items()}
+    record = core_records.parse_record(raw)
+    context = {key: core_records.feature_values(value)[1]
+               for key, value in record.context.feature.items()}
     frames = {}
     for name, feature_list in record.feature_lists.feature_list.items():
       rows = [np.frombuffer(f.bytes_list.value[0], dtype=np.uint8) for f in feature_list.feature]

@@ -55,7 +55,7 @@ import time
 
 import numpy as np
 
-from yt8m_fusion.data.spec import SEGMENT_SIZE
+from yt8m_fusion.core.spec import SEGMENT_SIZE
 
 GENERATOR_VERSION = "1"
 FEATURE_SIZES = {"rgb": 1024, "audio": 128}

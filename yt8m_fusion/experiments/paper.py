@@ -26,6 +26,7 @@ import time
 from yt8m_fusion import models
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion import training
+from yt8m_fusion.core import files as core_files
 from yt8m_fusion.errors import UserError
 
 EXPERIMENT_FILE = "experiment.json"
@@ -486,9 +487,7 @@ def write_json(path, data):
       return None
     return value
   text = json.dumps({k: clean(v) for k, v in data.items()}, indent=2, sort_keys=True)
-  with open(path + ".tmp", "w", encoding="utf-8") as handle:
-    handle.write(text + "\n")
-  os.replace(path + ".tmp", path)
+  core_files.write_text_atomic(path, text + "\n")
 
 
 if __name__ == "__main__":  # python -m yt8m_fusion.experiments.paper: see yt8m_fusion.cli.paper

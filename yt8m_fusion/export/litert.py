@@ -45,7 +45,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from yt8m_fusion import inputs as model_inputs
 from yt8m_fusion import io_utils
 from yt8m_fusion.errors import UserError
 from yt8m_fusion.export.saved_model import feature_signature
@@ -154,7 +153,7 @@ def _without_padding(example, config, max_frames):
 
 def _convert(model, config, quantization, max_frames, batch_size, calibration_examples):
   """(flatbuffer bytes, operators left in float32 by int8) of the model's probabilities."""
-  names = model_inputs.model_input_names(config)
+  names = config.data_spec(max_frames=max_frames).model_input_names
   archive = keras.export.ExportArchive()
   archive.track(model)
 

@@ -49,15 +49,14 @@ def feature_signature(config, *, batch_size=None, max_frames=None):
 def build_export_archive(model, config, max_frames=300):
   """An ExportArchive with the two signatures above."""
   top_k = min(TOP_PREDICTIONS_IN_OUTPUT, config.num_classes)
-  input_names = model_inputs.model_input_names(config)
+  spec = config.data_spec(max_frames=max_frames)
+  input_names = spec.model_input_names
   archive = keras.export.ExportArchive()
   archive.track(model)
 
   def serve_examples(example_bytes):
-    batch = yt8m_data.parse_serialized(
-        example_bytes, yt8m_data.DataSpec.for_model(config, max_frames=max_frames),
-        dequantize=False)
-    probabilities = model(model_inputs.select_model_inputs(batch, config), training=False)
+    batch = yt8m_data.parse_serialized(example_bytes, spec, dequantize=False)
+    probabilities = model(model_inputs.select_model_inputs(batch, spec), training=False)
     scores, indexes = tf.math.top_k(tf.cast(probabilities, tf.float32), k=top_k)
     return {"video_id": batch["video_ids"], "class_indexes": tf.cast(indexes, tf.int32),
             "predictions": scores}

@@ -12,9 +12,11 @@ import time
 import numpy as np
 from ai_edge_litert import interpreter as litert_interpreter
 
-from yt8m_fusion import submission_format
+from yt8m_fusion.core import files
+from yt8m_fusion.core import submission_format
+from yt8m_fusion.core.skipping import SkipCounter
+from yt8m_fusion.core.spec import DataSpec
 from yt8m_fusion.errors import UserError
-from yt8m_fusion.litert import files
 from yt8m_fusion.litert import model_file
 from yt8m_fusion.litert import records
 
@@ -25,7 +27,7 @@ class LiteRTModel:
   Attributes:
     path: the file.
     info: its "yt8m_fusion" metadata (see yt8m_fusion.litert.model_file).
-    inputs: `records.ModelInputs` (feature names and sizes, frame level, max_frames).
+    spec: the `DataSpec` of the records it reads (features, level, classes, max_frames).
     num_classes, batch_size (None: any), quantization, vocabulary ({index: name}).
   """
 
@@ -41,13 +43,9 @@ class LiteRTModel:
     """
     self.path = path
     self.info = model_file.read_info(path)
-    flags = self.info["model_flags"]
-    self.inputs = records.ModelInputs(
-        feature_names=tuple(name for name in flags["feature_names"].split(",") if name),
-        feature_sizes=tuple(int(size) for size in str(flags["feature_sizes"]).split(",")),
-        frame_features=bool(flags["frame_features"]),
-        max_frames=int(self.info.get("max_frames") or 0))
-    self.num_classes = int(flags["num_classes"])
+    self.spec = DataSpec.from_model_flags(self.info["model_flags"],
+                                          max_frames=self.info.get("max_frames"))
+    self.num_classes = self.spec.num_classes
     self.batch_size = self.info.get("batch_size")
     self.quantization = self.info["quantization"]
     self.vocabulary = {int(index): name for index, name in self.info["vocabulary"].items()}
@@ -71,14 +69,14 @@ class LiteRTModel:
         [B, max_frames, D] and num_frames int32 [B]). A model exported with a fixed batch
         size takes any B: batches are cut and padded to its size.
     """
-    features = {name: np.asarray(features[name]) for name in self.inputs.names}
-    count = len(features[self.inputs.names[0]])
+    features = {name: np.asarray(features[name]) for name in self.spec.model_input_names}
+    count = len(features[self.spec.model_input_names[0]])
     if not self.batch_size:
       return self._run(features)
     parts = []
     for start in range(0, count, self.batch_size):
       part = {name: value[start:start + self.batch_size] for name, value in features.items()}
-      missing = self.batch_size - len(part[self.inputs.names[0]])
+      missing = self.batch_size - len(part[self.spec.model_input_names[0]])
       if missing:  # pad the last part with copies of its first video
         part = {name: np.concatenate([value, np.repeat(value[:1], missing, axis=0)])
                 for name, value in part.items()}
@@ -87,14 +85,14 @@ class LiteRTModel:
 
   def _run(self, features):
     arrays = {}
-    for name, size in zip(self.inputs.feature_names, self.inputs.feature_sizes):
-      dtype = np.uint8 if self.inputs.frame_features else np.float32
+    for name, size in zip(self.spec.feature_names, self.spec.feature_sizes):
+      dtype = np.uint8 if self.spec.frame_features else np.float32
       arrays[name] = np.ascontiguousarray(features[name], dtype=dtype)
-      expected = ((self.inputs.max_frames, size) if self.inputs.frame_features else (size,))
+      expected = ((self.spec.max_frames, size) if self.spec.frame_features else (size,))
       if arrays[name].shape[1:] != expected:
         raise UserError(f"input '{name}' has the shape {arrays[name].shape}; {self.path} takes "
                         f"[batch, {', '.join(map(str, expected))}]")
-    if self.inputs.frame_features:
+    if self.spec.frame_features:
       arrays["num_frames"] = np.ascontiguousarray(features["num_frames"], dtype=np.int32)
     return self._runner(**arrays)[self.info["output"]]
 
@@ -116,10 +114,10 @@ def write_submission(model, data_pattern, output_file, *, top_k=20, batch_size=5
   """
   start = time.time()
   top_k = min(top_k, model.num_classes)
-  skipped = records.SkipCounter()
+  skipped = SkipCounter()
   writer = submission_format.VideoSubmissionWriter(output_file, files.atomic_output)
   try:
-    for batch in records.read_batches(data_pattern, model.inputs, batch_size=batch_size,
+    for batch in records.read_batches(data_pattern, model.spec, batch_size=batch_size,
                                       skip_corrupt_records=skip_corrupt_records,
                                       skip_counter=skipped):
       indexes, scores = submission_format.top_k_numpy(model.predict(batch), top_k)

@@ -48,7 +48,7 @@ class ModelConfig:
 
   def data_spec(self, *, max_frames=300, segment_labels=False):
     """The `DataSpec` of the records this model reads (its features, level and classes)."""
-    from yt8m_fusion.data.spec import DataSpec  # pylint: disable=import-outside-toplevel
+    from yt8m_fusion.core.spec import DataSpec  # pylint: disable=import-outside-toplevel
     return DataSpec(feature_names=self.feature_names, feature_sizes=self.feature_sizes,
                     frame_features=bool(self.frame_features), num_classes=int(self.num_classes),
                     max_frames=int(max_frames), segment_labels=bool(segment_labels))

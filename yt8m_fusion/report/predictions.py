@@ -10,7 +10,6 @@ import numpy as np
 import tensorflow as tf
 
 from yt8m_fusion import inputs as model_inputs
-from yt8m_fusion.data.spec import DataSpec
 from yt8m_fusion import models
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion.errors import UserError
@@ -32,7 +31,7 @@ def read_videos(data_pattern, config, *, count=6, video_ids=None, max_frames=300
   Returns {"video_ids": [str], "inputs": {name: np.ndarray}, "labels": np.ndarray [N, C]},
   in the order of `video_ids` when given.
   """
-  spec = DataSpec.for_model(config, max_frames=max_frames)
+  spec = config.data_spec(max_frames=max_frames)
   dataset = model_inputs.load_batches(data_pattern, spec, batch_size=READ_BATCH,
                                       num_readers=1).dataset
   wanted = list(video_ids) if video_ids else None
@@ -41,7 +40,7 @@ def read_videos(data_pattern, config, *, count=6, video_ids=None, max_frames=300
   for batch in dataset:
     ids = [v.decode("utf-8", "replace") for v in batch["video_ids"].numpy()]
     labels = batch["labels"].numpy()
-    features = {name: batch[name].numpy() for name in model_inputs.model_input_names(config)}
+    features = {name: batch[name].numpy() for name in spec.model_input_names}
     for row, video_id in enumerate(ids):
       if wanted is not None and video_id not in wanted:
         continue
@@ -65,7 +64,7 @@ def read_videos(data_pattern, config, *, count=6, video_ids=None, max_frames=300
                     "ground truth (use the validate split; test records carry no labels)")
   return {"video_ids": order,
           "inputs": {name: _stack([found[v][0][name] for v in order]) for name in
-                     model_inputs.model_input_names(config)},
+                     spec.model_input_names},
           "labels": np.stack([found[v][1] for v in order])}
 
 
@@ -122,7 +121,7 @@ def attention_received(model, videos):
 
 def label_counts(data_pattern, config, max_frames=300):
   """Positives per class over the whole data pattern (numpy [C]) and the number of videos."""
-  spec = DataSpec.for_model(config, max_frames=max_frames)
+  spec = config.data_spec(max_frames=max_frames)
   dataset = model_inputs.load_batches(data_pattern, spec, batch_size=512).dataset
   counts = np.zeros(config.num_classes, np.int64)
   videos = 0

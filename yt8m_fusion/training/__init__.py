@@ -1,7 +1,8 @@
 """Training: `run` (a whole job), `fit` (the loop), `TrainOptions`, `TrainingModel` (the step).
 
 Modules:
-  options.py      TrainOptions, each model's defaults, the optimizer and its schedule
+  options.py      TrainOptions, each model's defaults, the optimizer and its schedule;
+                  ReadOptions, how the records are read
   step.py         TrainingModel: the explicit training step (loss, clipping, metrics)
   checkpoints.py  CheckpointKeeper: model + optimizer + epoch, resume, safe saves
   monitor.py      TrainingMonitor: logs, summaries, periodic checkpoints, NaN and SIGTERM
@@ -9,7 +10,6 @@ Modules:
 """
 
 from yt8m_fusion.training.checkpoints import CheckpointKeeper
-from yt8m_fusion.training.loop import ReadOptions
 from yt8m_fusion.training.loop import RunResult
 from yt8m_fusion.training.loop import TrainingDiverged
 from yt8m_fusion.training.loop import TrainResult
@@ -25,6 +25,7 @@ from yt8m_fusion.training.options import DEMO_BATCH_SIZE
 from yt8m_fusion.training.options import LEARNING_RATE_SCALING
 from yt8m_fusion.training.options import OPTIMIZERS
 from yt8m_fusion.training.options import PRECISION_POLICIES
+from yt8m_fusion.training.options import ReadOptions
 from yt8m_fusion.training.options import TrainOptions
 from yt8m_fusion.training.options import build_optimizer
 from yt8m_fusion.training.options import current_learning_rate

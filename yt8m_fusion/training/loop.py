@@ -29,28 +29,18 @@ from yt8m_fusion import io_utils
 from yt8m_fusion import losses
 from yt8m_fusion import models
 from yt8m_fusion import train_dir as train_dir_lib
+from yt8m_fusion.data import check_readable
 from yt8m_fusion.data.explain import DATA_ERRORS
 from yt8m_fusion.data.explain import explain_data_error
 from yt8m_fusion.data.explain import log_skipped
-from yt8m_fusion.data.spec import DataSpec
 from yt8m_fusion.errors import UserError
 from yt8m_fusion.training.checkpoints import CheckpointKeeper
 from yt8m_fusion.training.monitor import SigtermFlag
 from yt8m_fusion.training.monitor import TrainingMonitor
+from yt8m_fusion.training.options import ReadOptions
 from yt8m_fusion.training.options import TrainOptions
 from yt8m_fusion.training.options import build_optimizer
 from yt8m_fusion.training.step import TrainingModel
-
-
-@dataclasses.dataclass(frozen=True)
-class ReadOptions:
-  """How the training and evaluation records are read."""
-
-  max_frames: int = 300
-  segment_labels: bool = False
-  num_readers: int = 8
-  skip_corrupt_records: bool = False
-  shuffle: bool = True  # the training records (evaluation reads in order)
 
 
 @dataclasses.dataclass
@@ -125,8 +115,7 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
   if cluster.is_chief:
     io_utils.check_writable_dir(train_dir, "--train_dir")
     _check_saved_config(train_dir, config)
-  spec = DataSpec.for_model(config, max_frames=reading.max_frames,
-                            segment_labels=reading.segment_labels)
+  spec = config.data_spec(max_frames=reading.max_frames, segment_labels=reading.segment_labels)
   strategy = cluster.strategy
   global_batch = cluster.global_batch_size(options.batch_size)
   rate, rate_text = cluster.scale_learning_rate(options.base_learning_rate,
@@ -154,9 +143,8 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
   if cluster.is_chief:
     train_dir_lib.save_config(train_dir, config)
     if eval_data_pattern:  # fail now, not after training, on evaluation data that is bad
-      model_inputs.load_batches(eval_data_pattern, spec, batch_size=options.batch_size,
-                                skip_corrupt_records=reading.skip_corrupt_records,
-                                require_labels=True)
+      check_readable(eval_data_pattern, spec, require_labels=True,
+                     skip_corrupt_records=reading.skip_corrupt_records)
 
   skip_counters = []
 
@@ -227,8 +215,7 @@ def evaluate(network, config, data_pattern, train_dir, step, *, batch_size=1024,
              reading=None, top_k=20, f1_threshold=0.5, extra=None):
   """Evaluates `network` on `data_pattern`; writes train_dir/eval/metrics-<step>.json."""
   reading = reading or ReadOptions()
-  spec = DataSpec.for_model(config, max_frames=reading.max_frames,
-                            segment_labels=reading.segment_labels)
+  spec = config.data_spec(max_frames=reading.max_frames, segment_labels=reading.segment_labels)
   batches = model_inputs.load_batches(data_pattern, spec, batch_size=batch_size,
                                       num_readers=reading.num_readers,
                                       skip_corrupt_records=reading.skip_corrupt_records,

@@ -1,4 +1,5 @@
-"""How to train: `TrainOptions`, each model's defaults, the optimizer and its schedule.
+"""How to train: `TrainOptions`, each model's defaults, the optimizer and its schedule;
+how to read: `ReadOptions`.
 
 The starter code's optimizer names, learning-rate decay (by examples seen, staircase) and
 per-tensor gradient clipping are kept. `TrainOptions.for_model` gives the defaults a model
@@ -28,6 +29,17 @@ LEARNING_RATE_SCALING = ("none", "linear", "sqrt")
 # On the demo dataset (3000 training videos) the starter's batch of 1024 makes 3 steps an
 # epoch; 128 gives the main job enough steps to learn in a few minutes.
 DEMO_BATCH_SIZE = 128
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadOptions:
+  """How the training and evaluation records are read."""
+
+  max_frames: int = 300
+  segment_labels: bool = False
+  num_readers: int = 8
+  skip_corrupt_records: bool = False
+  shuffle: bool = True  # the training records (evaluation reads in order)
 
 
 @dataclasses.dataclass

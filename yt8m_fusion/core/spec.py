@@ -1,8 +1,9 @@
 """`DataSpec`: what the records hold, in one place (features, level, classes, frames).
 
-Built once from a model's config (`DataSpec.for_model`), then handed to the reader, the
-file checks, the serving signature's parser and the exports, so that they all read the
-same thing.
+Built once from a model's config (`ModelConfig.data_spec(max_frames=, segment_labels=)`) or
+from a LiteRT file's metadata (`DataSpec.from_model_flags`), then handed to the reader, the
+validator, the file checks, the serving signature's parser and the exports, so that they all
+read the same thing. Feature names and sizes are validated here, once.
 """
 
 import dataclasses
@@ -71,12 +72,24 @@ class DataSpec:
                       "segment")
 
   @classmethod
-  def for_model(cls, config, *, max_frames=300, segment_labels=False):
-    """The spec of the records that the model of `config` (a ModelConfig) reads."""
-    return cls(feature_names=tuple(config.feature_names),
-               feature_sizes=tuple(config.feature_sizes),
-               frame_features=bool(config.frame_features), num_classes=int(config.num_classes),
-               max_frames=int(max_frames), segment_labels=bool(segment_labels))
+  def from_model_flags(cls, model_flags, *, max_frames=None, segment_labels=False):
+    """The spec of a model_flags.json dict (the starter's "1024,128" strings or lists), e.g.
+    the one a LiteRT file embeds; `max_frames` None keeps the default."""
+    extra = {} if not max_frames else {"max_frames": int(max_frames)}
+    return cls(feature_names=model_flags["feature_names"],
+               feature_sizes=model_flags["feature_sizes"],
+               frame_features=bool(model_flags["frame_features"]),
+               num_classes=int(model_flags.get("num_classes", 3862)),
+               segment_labels=bool(segment_labels), **extra)
+
+  def describe(self):
+    """The spec in one line, for messages."""
+    text = (f"frame_features={self.frame_features}, feature_names={','.join(self.feature_names)}"
+            f", feature_sizes={','.join(map(str, self.feature_sizes))}, "
+            f"num_classes={self.num_classes}")
+    if self.frame_features:
+      text += f", max_frames={self.max_frames}, segment_labels={self.segment_labels}"
+    return text
 
   @property
   def model_input_names(self):

@@ -10,7 +10,6 @@ import pytest
 from yt8m_fusion import data as yt8m_data
 from yt8m_fusion import export
 from yt8m_fusion import inputs as model_inputs
-from yt8m_fusion.data.spec import DataSpec
 from yt8m_fusion.errors import UserError
 from yt8m_fusion.litert import LiteRTModel
 from yt8m_fusion.litert import model_file
@@ -222,10 +221,10 @@ def test_a_few_training_steps_reduce_the_loss(frame_data):
   keras.utils.set_random_seed(0)
   config = _config(feature_sizes=(1024, 128))
   model = _build(config, **dict(TINY, nextvlad_dropout=0.5))
-  spec = DataSpec.for_model(config, max_frames=MAX_FRAMES)
+  spec = config.data_spec(max_frames=MAX_FRAMES)
   batch = next(iter(model_inputs.load_batches(frame_data["train"], spec, batch_size=32,
                                                num_readers=1).dataset))
-  features = model_inputs.select_model_inputs(batch, config)
+  features = model_inputs.select_model_inputs(batch, spec)
   labels = batch["labels"]
   loss = keras.losses.BinaryCrossentropy()
   model.compile(optimizer=keras.optimizers.Adam(0.003), loss=loss)

@@ -89,8 +89,8 @@ class Predictor:
     raise NotImplementedError
 
   def predictions(self, data_pattern, *, batch_size=512, skip_corrupt_records=False,
-                  top_k=None, labels=False, segment_labels=False, split_segments=False,
-                  num_readers=None, data_flag=DEFAULT_DATA_FLAG):
+                  top_k=None, top_k_classes=None, labels=False, segment_labels=False,
+                  split_segments=False, num_readers=None, data_flag=DEFAULT_DATA_FLAG):
     """Yields a `PredictionBatch` per batch of the records matching `data_pattern`.
 
     Args:
@@ -98,6 +98,8 @@ class Predictor:
       batch_size: records per batch (the last one may be smaller).
       skip_corrupt_records: skip records that cannot be used, logging what was skipped.
       top_k: also compute the top_k classes of each record (`top_indexes`, `top_scores`).
+      top_k_classes: the class indexes the top-k ranks (the others score 0 there, as the
+        segment format's rated classes); None: all.
       labels: also read the labels (records without labels are an error).
       segment_labels: read the 2019 segment labels (with `labels`; frame-level models).
       split_segments: predict each 5-frame segment of each video (frame-level models).
@@ -139,41 +141,49 @@ class TensorFlowPredictor(Predictor):
   """Runs a function of the model inputs (a Keras model, a SavedModel signature) compiled
   with the top-k in the graph, on batches read by `yt8m_fusion.data`."""
 
-  def __init__(self, probabilities_fn, config, *, max_frames=300, description=""):
-    """`probabilities_fn`: {input name: tensor} -> probabilities [N, num_classes]."""
+  def __init__(self, probabilities_fn, config, *, max_frames=300, description="",
+               compile_fn=True):
+    """`probabilities_fn`: {input name: tensor} -> probabilities [N, num_classes];
+    `compile_fn`: wrap it in a tf.function (False: it is a graph function already)."""
     from yt8m_fusion.data.spec import DataSpec
     self.config = config
     self.spec = DataSpec.for_model(config, max_frames=max_frames)
     self.num_classes = self.spec.num_classes
     self.description = description or config.model
     self._probabilities_fn = probabilities_fn
+    self._compile_fn = compile_fn
     self._compiled = {}
 
-  def _predict_fn(self, top_k):
-    """The compiled batch -> {probabilities[, top_indexes, top_scores]} (one per top_k)."""
-    if top_k not in self._compiled:
+  def _predict_fn(self, top_k, top_k_classes=None):
+    """The compiled batch -> {probabilities[, top_indexes, top_scores]} (one per top-k)."""
+    key = (top_k, None if top_k_classes is None else tuple(sorted(top_k_classes)))
+    if key not in self._compiled:
       import tensorflow as tf
       from yt8m_fusion import inputs as model_inputs
       spec = self.spec
+      mask = None if top_k_classes is None else tf.constant(
+          _class_mask(top_k_classes, self.num_classes))
 
-      @tf.function
       def predict(batch):
         probabilities = tf.cast(
             self._probabilities_fn(model_inputs.select_model_inputs(batch, spec)), tf.float32)
         outputs = {"probabilities": probabilities}
         if top_k:
-          outputs["top_scores"], outputs["top_indexes"] = tf.math.top_k(probabilities, k=top_k)
+          ranked = probabilities if mask is None else probabilities * mask
+          outputs["top_scores"], outputs["top_indexes"] = tf.math.top_k(ranked, k=top_k)
         return outputs
 
-      self._compiled[top_k] = predict
-    return self._compiled[top_k]
+      # A SavedModel signature is called as it is: wrapped in another tf.function, its
+      # float results may differ in the last bit from those of serving_default.
+      self._compiled[key] = tf.function(predict) if self._compile_fn else predict
+    return self._compiled[key]
 
   def predict_batch(self, inputs):
     return self._predict_fn(None)(dict(inputs))["probabilities"].numpy()
 
   def predictions(self, data_pattern, *, batch_size=512, skip_corrupt_records=False,
-                  top_k=None, labels=False, segment_labels=False, split_segments=False,
-                  num_readers=None, data_flag=DEFAULT_DATA_FLAG):
+                  top_k=None, top_k_classes=None, labels=False, segment_labels=False,
+                  split_segments=False, num_readers=None, data_flag=DEFAULT_DATA_FLAG):
     from yt8m_fusion import inputs as model_inputs
     from yt8m_fusion import submission
     spec = dataclasses.replace(self.spec, segment_labels=bool(segment_labels))
@@ -188,7 +198,7 @@ class TensorFlowPredictor(Predictor):
     if split_segments:
       dataset = dataset.map(lambda batch: submission.split_into_segments(batch,
                                                                          spec.feature_names))
-    predict = self._predict_fn(min(top_k, self.num_classes) if top_k else None)
+    predict = self._predict_fn(min(top_k, self.num_classes) if top_k else None, top_k_classes)
     for batch in explained_batches(dataset, data_pattern, spec, data_flag,
                                    batches.skip_counter):
       outputs = {name: value.numpy() for name, value in predict(batch).items()}
@@ -233,7 +243,8 @@ class SavedModelPredictor(TensorFlowPredictor):
     signature = self._loaded.signatures[export.PROBABILITIES_SIGNATURE]
     self.path = path
     super().__init__(lambda inputs: signature(**inputs)["probabilities"], config,
-                     max_frames=max_frames, description=f"{path} ({config.model})")
+                     max_frames=max_frames, description=f"{path} ({config.model})",
+                     compile_fn=False)
 
   def close(self):
     self._loaded = None
@@ -256,19 +267,23 @@ class LiteRTPredictor(Predictor):
     return np.asarray(self.model.predict(inputs), np.float32)
 
   def predictions(self, data_pattern, *, batch_size=512, skip_corrupt_records=False,
-                  top_k=None, labels=False, segment_labels=False, split_segments=False,
-                  num_readers=None, data_flag=DEFAULT_DATA_FLAG):
+                  top_k=None, top_k_classes=None, labels=False, segment_labels=False,
+                  split_segments=False, num_readers=None, data_flag=DEFAULT_DATA_FLAG):
     from yt8m_fusion.litert import records
     for wanted, what in ((labels, "labels"), (segment_labels or split_segments, "segments")):
       if wanted:
         raise UserError(f"{self.path}: the LiteRT predictor reads no {what}; use the train_dir "
                         "or the SavedModel")
+    mask = None if top_k_classes is None else _class_mask(top_k_classes, self.num_classes)
     skipped = records.SkipCounter()
     for batch in records.read_batches(data_pattern, self.spec, batch_size=batch_size,
                                       skip_corrupt_records=skip_corrupt_records,
                                       skip_counter=skipped):
       probabilities = self.predict_batch(batch)
-      top = submission_format.top_k_numpy(probabilities, top_k) if top_k else (None, None)
+      top = (None, None)
+      if top_k:
+        ranked = probabilities if mask is None else probabilities * mask
+        top = submission_format.top_k_numpy(ranked, top_k)
       yield PredictionBatch(video_ids=np.asarray(batch["video_ids"], dtype=object),
                             probabilities=probabilities, top_indexes=top[0], top_scores=top[1])
     if skip_corrupt_records:
@@ -276,6 +291,13 @@ class LiteRTPredictor(Predictor):
 
   def close(self):
     self.model = None
+
+
+def _class_mask(class_indexes, num_classes):
+  """float32 [num_classes]: 1 at the given classes, 0 elsewhere."""
+  wanted = set(class_indexes)
+  return np.asarray([1.0 if index in wanted else 0.0 for index in range(num_classes)],
+                    np.float32)
 
 
 # ----------------------------------------------------------------------------------------

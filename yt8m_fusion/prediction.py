@@ -179,7 +179,9 @@ class TensorFlowPredictor(Predictor):
     return self._compiled[key]
 
   def predict_batch(self, inputs):
-    return self._predict_fn(None)(dict(inputs))["probabilities"].numpy()
+    import tensorflow as tf
+    tensors = {name: tf.convert_to_tensor(value) for name, value in inputs.items()}
+    return self._predict_fn(None)(tensors)["probabilities"].numpy()
 
   def predictions(self, data_pattern, *, batch_size=512, skip_corrupt_records=False,
                   top_k=None, top_k_classes=None, labels=False, segment_labels=False,

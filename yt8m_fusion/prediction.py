@@ -257,13 +257,13 @@ class LiteRTPredictor(Predictor):
   """A `.tflite` file written by `python -m yt8m_fusion.export --format=litert`, run by the
   ai_edge_litert interpreter on records read in plain Python (no TensorFlow)."""
 
-  def __init__(self, path, num_threads=None):
-    from yt8m_fusion import litert
-    self.model = litert.LiteRTModel(path, num_threads=num_threads)
-    self.path = path
-    self.spec = self.model.inputs
-    self.num_classes = self.model.num_classes
-    self.description = f"{path} ({self.model.model_name}, {self.model.quantization})"
+  def __init__(self, model):
+    """`model`: a `litert.LiteRTModel` (from_litert loads one from its path)."""
+    self.model = model
+    self.path = model.path
+    self.spec = model.inputs
+    self.num_classes = model.num_classes
+    self.description = f"{model.path} ({model.model_name}, {model.quantization})"
 
   def predict_batch(self, inputs):
     return np.asarray(self.model.predict(inputs), np.float32)
@@ -345,7 +345,8 @@ def from_saved_model(path, *, max_frames=300):
 
 def from_litert(path, num_threads=None):
   """A LiteRT file (num_threads: interpreter threads; None: one per CPU core)."""
-  return LiteRTPredictor(path, num_threads=num_threads)
+  from yt8m_fusion import litert
+  return LiteRTPredictor(litert.LiteRTModel(path, num_threads=num_threads))
 
 
 def from_model_tgz(path, untar_dir, *, max_frames=300, configure=None):

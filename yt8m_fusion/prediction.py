@@ -137,6 +137,19 @@ def explained_batches(dataset, data_pattern, spec, data_flag, skip_counter=None)
     yield batch
 
 
+def write_top_k(batches, writer, *, source=""):
+  """Adds each batch's top-k (asked with `top_k`) to a `VideoSubmissionWriter` and commits
+  it; any error aborts it (no CSV is left) and propagates. Returns the number of videos."""
+  try:
+    for batch in batches:
+      writer.add_batch(batch.video_ids, batch.top_indexes, batch.top_scores, source=source)
+  except BaseException as error:
+    writer.abort(error)
+    raise
+  writer.commit()
+  return writer.num_videos
+
+
 class TensorFlowPredictor(Predictor):
   """Runs a function of the model inputs (a Keras model, a SavedModel signature) compiled
   with the top-k in the graph, on batches read by `yt8m_fusion.data`."""

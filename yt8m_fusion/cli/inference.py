@@ -6,8 +6,9 @@
 The model comes from --train_dir (model_flags.json + latest checkpoint), from
 --input_model_tgz, from an exported SavedModel (--saved_model_dir), or from a LiteRT file
 (--litert_model, written by python -m yt8m_fusion.export --format=litert). With
---segment_labels it writes the 2019 segment format (Class,Segments).
-The CSV is written to a temporary file and renamed: no half-written CSV remains.
+--segment_labels it writes the 2019 segment format (Class,Segments). Each is a predictor of
+yt8m_fusion.prediction (the Python API); this program only turns flags into one and its
+predictions into the CSV. The CSV is written to a temporary file and renamed: no half-written CSV remains.
 
 With --litert_model the program never imports TensorFlow (nor Keras): the ai_edge_litert
 interpreter predicts and yt8m_fusion.litert reads the records, so it runs where only
@@ -104,20 +105,15 @@ def load_predictor():
 
 def write_video_csv(predictor, pattern, writer):
   """The video-level CSV of `pattern`'s records, committed whole or not at all."""
+  from yt8m_fusion import prediction
   start = time.time()
   top_k = min(FLAGS.top_k, predictor.num_classes)
-  try:
-    for batch in predictor.predictions(pattern, batch_size=FLAGS.batch_size, top_k=top_k,
-                                       skip_corrupt_records=FLAGS.skip_corrupt_records,
-                                       num_readers=FLAGS.num_readers):
-      writer.add_batch(batch.video_ids, batch.top_indexes, batch.top_scores,
-                       source=f" ({pattern})")
-  except BaseException as error:
-    writer.abort(error)
-    raise
-  writer.commit()
+  batches = predictor.predictions(pattern, batch_size=FLAGS.batch_size, top_k=top_k,
+                                  skip_corrupt_records=FLAGS.skip_corrupt_records,
+                                  num_readers=FLAGS.num_readers)
+  num_videos = prediction.write_top_k(batches, writer, source=f" ({pattern})")
   logging.info("Wrote %s: %d videos, top %d classes each, with %s, in %.1f s",
-               FLAGS.output_file, writer.num_videos, top_k, predictor.description,
+               FLAGS.output_file, num_videos, top_k, predictor.description,
                time.time() - start)
 
 

@@ -117,17 +117,11 @@ def write_submission(model, data_pattern, output_file, *, top_k=20, batch_size=5
   from yt8m_fusion import prediction  # pylint: disable=import-outside-toplevel
   start = time.time()
   top_k = min(top_k, model.num_classes)
-  writer = submission_format.VideoSubmissionWriter(output_file, files.atomic_output)
-  try:
-    for batch in prediction.LiteRTPredictor(model).predictions(
-        data_pattern, batch_size=batch_size, top_k=top_k,
-        skip_corrupt_records=skip_corrupt_records):
-      writer.add_batch(batch.video_ids, batch.top_indexes, batch.top_scores,
-                       source=f" ({data_pattern})")
-  except BaseException as error:
-    writer.abort(error)
-    raise
-  writer.commit()
+  batches = prediction.LiteRTPredictor(model).predictions(
+      data_pattern, batch_size=batch_size, top_k=top_k, skip_corrupt_records=skip_corrupt_records)
+  num_videos = prediction.write_top_k(
+      batches, submission_format.VideoSubmissionWriter(output_file, files.atomic_output),
+      source=f" ({data_pattern})")
   logging.info("Wrote %s: %d videos, top %d classes each, with %s (%s) in %.1f s", output_file,
-               writer.num_videos, top_k, model.path, model.quantization, time.time() - start)
-  return writer.num_videos
+               num_videos, top_k, model.path, model.quantization, time.time() - start)
+  return num_videos

@@ -223,6 +223,10 @@ class TensorFlowPredictor(Predictor):
           outputs["label_weights"] = batch["label_weights"].numpy()
       yield PredictionBatch(video_ids=batch["video_ids"].numpy(), **outputs)
 
+  def close(self):
+    self._compiled.clear()
+    self._probabilities_fn = None
+
 
 class KerasPredictor(TensorFlowPredictor):
   """A Keras model in memory (`model`), e.g. restored from a train_dir's checkpoint.
@@ -238,8 +242,8 @@ class KerasPredictor(TensorFlowPredictor):
                      max_frames=max_frames, description=description)
 
   def close(self):
+    super().close()
     self.model = None
-    self._compiled.clear()
 
 
 class SavedModelPredictor(TensorFlowPredictor):
@@ -262,8 +266,8 @@ class SavedModelPredictor(TensorFlowPredictor):
                      compile_fn=False)
 
   def close(self):
+    super().close()
     self._loaded = None
-    self._compiled.clear()
 
 
 class LiteRTPredictor(Predictor):

@@ -84,12 +84,9 @@ class Variant:
 def build_variants(train_dir, workdir, quantizations, calibration_pattern, calibration_count,
                    num_threads, litert_dir=""):
   """The Keras model, its SavedModel and one LiteRT file per quantization, loaded."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
   from yt8m_fusion import export  # pylint: disable=import-outside-toplevel
-  from yt8m_fusion import models  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion import prediction  # pylint: disable=import-outside-toplevel
   from yt8m_fusion import train_dir as train_dir_lib  # pylint: disable=import-outside-toplevel
-  from yt8m_fusion.litert import LiteRTModel  # pylint: disable=import-outside-toplevel
   from yt8m_fusion.litert import model_file  # pylint: disable=import-outside-toplevel
 
   config = train_dir_lib.load_config(train_dir)
@@ -123,27 +120,25 @@ def build_variants(train_dir, workdir, quantizations, calibration_pattern, calib
     _log(f"  litert {quantization}: {os.path.getsize(path) / 1e6:.1f} MB, exported in "
          f"{time.time() - started:.0f} s")
 
-  model = models.build_model(config)
-  train_dir_lib.restore_weights(model, checkpoint)
+  # Each variant predicts through yt8m_fusion.prediction, as inference.py does.
+  keras_predictor = prediction.from_train_dir(train_dir, checkpoint)
+  model = keras_predictor.model
   _log(f"{config.model}: {model.count_params():,} parameters")
 
   keras_path = os.path.join(workdir, f"{config.model}.keras")
   model.save(keras_path)
-  keras_call = tf.function(lambda inputs: model(inputs, training=False))
-  anchors = [Variant("keras", lambda: lambda inputs: keras_call(inputs).numpy(),
+  anchors = [Variant("keras", lambda: keras_predictor.predict_batch,
                      os.path.getsize(keras_path))]
 
   saved_model_dir = export.export_saved_model(model, config, os.path.join(workdir, "export"),
                                               step)
-  signature = tf.saved_model.load(saved_model_dir).signatures[export.PROBABILITIES_SIGNATURE]
-  anchors.append(Variant(
-      "saved_model",
-      lambda: lambda inputs: signature(**{name: tf.constant(value) for name, value in
-                                          inputs.items()})["probabilities"].numpy(),
-      directory_bytes(saved_model_dir)))
+  saved_model_predictor = prediction.from_saved_model(saved_model_dir)
+  anchors.append(Variant("saved_model", lambda: saved_model_predictor.predict_batch,
+                         directory_bytes(saved_model_dir)))
 
   litert = [Variant(f"litert {quantization}",
-                    lambda path=path: LiteRTModel(path, num_threads=num_threads).predict,
+                    lambda path=path: prediction.from_litert(path,
+                                                             num_threads=num_threads).predict_batch,
                     os.path.getsize(path),
                     {"export_seconds": round(seconds, 1) if seconds else None,
                      "float_ops": info["float_ops"]})

@@ -47,7 +47,8 @@ def run_main(program, *args):
   from yt8m_fusion.cli import export as export_cli  # pylint: disable=import-outside-toplevel
   from yt8m_fusion.cli import inference as inference_cli  # pylint: disable=import-outside-toplevel
   from yt8m_fusion.cli import train as train_cli  # pylint: disable=import-outside-toplevel
-  from yt8m_fusion.errors import exit_on_user_error, parse_flags  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.cli.parsing import parse_flags  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.errors import exit_on_user_error  # pylint: disable=import-outside-toplevel
 
   modules = {"train": train_cli, "eval": eval_cli, "inference": inference_cli}
   for module in modules.values():

@@ -3,7 +3,7 @@
 F1 is reported under several definitions (`f1` is micro-F1 at --f1_threshold; `f1_macro`,
 `f1_per_video`, `f1_top1/3/5`, `f1_at_num_labels`): docs/METRICS.md defines every metric.
 
-Predictions are computed batch by batch in a compiled function and fed to the
+A predictor's batches (`yt8m_fusion.prediction`) are fed one by one to the
 starter-compatible `EvaluationMetrics`, so memory stays at num_videos x top_k, not
 num_videos x num_classes.
 """
@@ -15,45 +15,34 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from yt8m_fusion import inputs as model_inputs
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion.metrics import F1_CANDIDATE_KEYS
 from yt8m_fusion.metrics import EvaluationMetrics
 
 
-def make_predict_fn(model, config):
-  @tf.function
-  def predict(batch):
-    return model(model_inputs.select_model_inputs(batch, config.data_spec()), training=False)
-  return predict
+def compute_metrics(batches, num_classes, loss_fn, *, top_k=20, f1_threshold=0.5,
+                    segment_labels=False, log_every_n_batches=50):
+  """The metrics dict of a predictor's labelled batches.
 
-
-def evaluate(model, dataset, config, loss_fn, *, top_k=20, f1_threshold=0.5,
-             segment_labels=False, log_every_n_batches=50, error_handler=None):
-  """Runs `model` over `dataset` (dict batches) and returns the metrics as a dict."""
-  metrics = EvaluationMetrics(config.num_classes, top_k, None, f1_threshold=f1_threshold)
-  predict = make_predict_fn(model, config)
+  Args:
+    batches: `prediction.PredictionBatch`es with labels (`predictor.predictions(...,
+      labels=True)`), and label_weights in segment mode.
+    num_classes: the width of the probabilities.
+    loss_fn: the model's label loss (`losses.get_loss`), averaged over the batches.
+    top_k: predictions per video fed to GAP and mAP.
+    f1_threshold: the score at or above which a class counts as predicted (micro-F1).
+    segment_labels: only the rated (segment, class) pairs count, as in the starter.
+    log_every_n_batches: a progress line every so many batches (0: none).
+  """
+  metrics = EvaluationMetrics(num_classes, top_k, None, f1_threshold=f1_threshold)
   start = time.time()
   num_batches = 0
-  iterator = iter(dataset)
-  while True:
-    try:
-      batch = next(iterator)
-    except StopIteration:
-      break
-    except (tf.errors.OpError, UnicodeDecodeError) as error:
-      # (UnicodeDecodeError: TensorFlow could not decode an error message quoting a
-      # malformed record's bytes.)
-      if error_handler is None:
-        raise
-      raise error_handler(error) from None
-    predictions = predict(batch)
-    labels = batch["labels"]
+  for batch in batches:
+    predictions = batch.probabilities
     if segment_labels:
-      # As the starter: only rated (segment, class) pairs count.
-      predictions = predictions * batch["label_weights"]
-    loss = float(loss_fn(labels, predictions))
-    metrics.accumulate(predictions.numpy(), labels.numpy(), loss)
+      predictions = predictions * batch.label_weights
+    loss = float(loss_fn(batch.labels, predictions))
+    metrics.accumulate(predictions, batch.labels, loss)
     num_batches += 1
     if log_every_n_batches and num_batches % log_every_n_batches == 0:
       logging.info("evaluated %d batches (%d examples)", num_batches, metrics.num_examples)

@@ -52,6 +52,12 @@ class GFileSystem:
   def isdir(self, path):
     return tf.io.gfile.isdir(path)
 
+  def exists(self, path):
+    return tf.io.gfile.exists(path)
+
+  def listdir(self, path):
+    return [name.rstrip("/") for name in tf.io.gfile.listdir(path)]
+
   def describe(self, error):
     return describe_error(error)
 

@@ -21,7 +21,8 @@ from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion import training
 from yt8m_fusion.cli import common
 from yt8m_fusion.cli import flags as yt8m_flags
-from yt8m_fusion.errors import UserError, exit_on_user_error, parse_flags
+from yt8m_fusion.cli.parsing import parse_flags
+from yt8m_fusion.errors import UserError, exit_on_user_error
 
 FLAGS = flags.FLAGS
 

@@ -27,7 +27,8 @@ from yt8m_fusion import io_utils
 from yt8m_fusion import models
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion.cli import common
-from yt8m_fusion.errors import UserError, exit_on_user_error, parse_flags
+from yt8m_fusion.cli.parsing import parse_flags
+from yt8m_fusion.errors import UserError, exit_on_user_error
 from yt8m_fusion.data.explain import DATA_ERRORS
 from yt8m_fusion.data.explain import explain_data_error
 

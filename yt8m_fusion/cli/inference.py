@@ -6,8 +6,9 @@
 The model comes from --train_dir (model_flags.json + latest checkpoint), from
 --input_model_tgz, from an exported SavedModel (--saved_model_dir), or from a LiteRT file
 (--litert_model, written by python -m yt8m_fusion.export --format=litert). With
---segment_labels it writes the 2019 segment format (Class,Segments).
-The CSV is written to a temporary file and renamed: no half-written CSV remains.
+--segment_labels it writes the 2019 segment format (Class,Segments). Each is a predictor of
+yt8m_fusion.prediction (the Python API); this program only turns flags into one and its
+predictions into the CSV. The CSV is written to a temporary file and renamed: no half-written CSV remains.
 
 With --litert_model the program never imports TensorFlow (nor Keras): the ai_edge_litert
 interpreter predicts and yt8m_fusion.litert reads the records, so it runs where only
@@ -23,7 +24,8 @@ from absl import flags
 from absl import logging as absl_logging
 
 from yt8m_fusion.cli import flags as yt8m_flags
-from yt8m_fusion.errors import UserError, describe_flag_error, exit_on_user_error, parse_flags
+from yt8m_fusion.cli.parsing import describe_flag_error, parse_flags
+from yt8m_fusion.errors import UserError, exit_on_user_error
 
 FLAGS = flags.FLAGS
 # Imported in the functions that use them, so that --litert_model never loads TensorFlow.
@@ -76,146 +78,64 @@ def check_one_model_source():
                     + (f" (got {', '.join('--' + name for name in given)})" if given else ""))
 
 
-def model_source():
-  """(train_dir or None, saved_model_dir or None), after checking the flags."""
+def load_predictor():
+  """The predictor of --train_dir, --input_model_tgz or --saved_model_dir."""
   from yt8m_fusion import export
-  from yt8m_fusion import submission
+  from yt8m_fusion import prediction
+  from yt8m_fusion import train_dir as train_dir_lib
   check_one_model_source()
-  if FLAGS.input_model_tgz:
-    return submission.extract_model_tgz(FLAGS.input_model_tgz, FLAGS.untar_model_dir), None
   if FLAGS.saved_model_dir:
     export.read_export_config(FLAGS.saved_model_dir)  # a UserError names what it is instead
-    return None, FLAGS.saved_model_dir
-  return FLAGS.train_dir, None
+    if FLAGS.segment_labels:
+      raise UserError("--segment_labels works with --train_dir, not --saved_model_dir")
+    return prediction.from_saved_model(FLAGS.saved_model_dir, max_frames=FLAGS.max_frames)
+
+  def with_model_flags(train_dir):
+    return lambda saved: train_dir_lib.merge_config(
+        saved, yt8m_flags.model_config_from_flags(base=saved), yt8m_flags.explicit_model_flags(),
+        train_dir)
+
+  if FLAGS.input_model_tgz:
+    return prediction.from_model_tgz(FLAGS.input_model_tgz, FLAGS.untar_model_dir,
+                                     max_frames=FLAGS.max_frames,
+                                     configure=with_model_flags(FLAGS.untar_model_dir))
+  return prediction.from_train_dir(FLAGS.train_dir, max_frames=FLAGS.max_frames,
+                                   configure=with_model_flags(FLAGS.train_dir))
 
 
-def predictions_from_checkpoint(train_dir, pattern):
-  """Yields (ids, class_indexes, scores) batches from the latest checkpoint."""
-  import tensorflow as tf
-  from yt8m_fusion import inputs as model_inputs
-  from yt8m_fusion import models
+def write_video_csv(predictor, pattern, writer):
+  """The video-level CSV of `pattern`'s records, committed whole or not at all."""
+  from yt8m_fusion import prediction
+  start = time.time()
+  top_k = min(FLAGS.top_k, predictor.num_classes)
+  batches = predictor.predictions(pattern, batch_size=FLAGS.batch_size, top_k=top_k,
+                                  skip_corrupt_records=FLAGS.skip_corrupt_records,
+                                  num_readers=FLAGS.num_readers)
+  num_videos = prediction.write_top_k(batches, writer, source=f" ({pattern})")
+  logging.info("Wrote %s: %d videos, top %d classes each, with %s, in %.1f s",
+               FLAGS.output_file, num_videos, top_k, predictor.description,
+               time.time() - start)
+
+
+def write_segment_csv(predictor, pattern):
+  """The 2019 segment CSV: each class's segments ranked by score."""
   from yt8m_fusion import submission
-  from yt8m_fusion import train_dir as train_dir_lib
-  from yt8m_fusion.data.explain import DATA_ERRORS, explain_data_error, log_skipped
-  saved = train_dir_lib.load_config(train_dir)
-  config = train_dir_lib.merge_config(saved, yt8m_flags.model_config_from_flags(base=saved),
-                                      yt8m_flags.explicit_model_flags(), train_dir)
-  checkpoint = train_dir_lib.require_checkpoint(train_dir)
-  model = models.build_model(config)
-  train_dir_lib.restore_weights(model, checkpoint)
-  logging.info("Predicting with %s (%s)", checkpoint, config.model)
-  spec = config.data_spec(max_frames=FLAGS.max_frames)
-  dataset, skip_counter, _ = model_inputs.load_batches(
-      pattern, spec, batch_size=FLAGS.batch_size, num_readers=FLAGS.num_readers,
-      skip_corrupt_records=FLAGS.skip_corrupt_records)
-  if FLAGS.segment_labels:
-    if not config.frame_features:
-      raise UserError("--segment_labels needs a frame-level model (trained with "
-                      "--frame_features)")
-    dataset = dataset.map(lambda batch: submission.split_into_segments(batch,
-                                                                       config.feature_names))
-  whitelist = None
-  if FLAGS.segment_labels and FLAGS.segment_label_ids_file:
-    whitelist_ids = submission.read_segment_whitelist(FLAGS.segment_label_ids_file)
-    mask = [1.0 if index in whitelist_ids else 0.0 for index in range(config.num_classes)]
-    whitelist = tf.constant(mask, tf.float32)
-  top_k = min(FLAGS.top_k, config.num_classes)
-
-  @tf.function
-  def predict(batch):
-    probabilities = tf.cast(model(model_inputs.select_model_inputs(batch, spec),
-                                  training=False), tf.float32)
-    if whitelist is not None:
-      probabilities = probabilities * whitelist
-    scores, indexes = tf.math.top_k(probabilities, k=top_k)
-    return batch["video_ids"], indexes, scores
-
-  def batches():
-    iterator = iter(dataset)
-    while True:
-      try:
-        batch = next(iterator)
-      except StopIteration:
-        log_skipped(skip_counter, "--input_data_pattern")
-        return
-      except DATA_ERRORS as error:
-        raise explain_data_error(error, pattern, spec, "--input_data_pattern") \
-            from None
-      ids, indexes, scores = predict(batch)
-      yield ids.numpy(), indexes.numpy(), scores.numpy()
-
-  return config, checkpoint, batches()
-
-
-def predictions_from_saved_model(saved_model_dir, pattern):
-  """Yields (ids, class_indexes, scores) through the SavedModel's serving_default."""
-  import tensorflow as tf
-  from yt8m_fusion import data as yt8m_data
-  from yt8m_fusion import export
-  from yt8m_fusion.data.explain import DATA_ERRORS, explain_data_error
-  config = export.read_export_config(saved_model_dir)
-  if FLAGS.segment_labels:
-    raise UserError("--segment_labels works with --train_dir, not --saved_model_dir")
-  if FLAGS.top_k > export.TOP_PREDICTIONS_IN_OUTPUT:
-    raise UserError(f"--top_k={FLAGS.top_k}: an exported model returns the top "
-                    f"{export.TOP_PREDICTIONS_IN_OUTPUT}; use --train_dir for more")
-  try:
-    signatures = tf.saved_model.load(saved_model_dir).signatures
-  except (tf.errors.OpError, OSError, ValueError) as error:
-    reason = (getattr(error, "message", None) or str(error)).strip().splitlines()[0][:200]
-    raise UserError(f"--saved_model_dir={saved_model_dir} cannot be loaded ({reason}); "
-                    "expected a complete export folder train_dir/export/<step>") from None
-  if FLAGS.skip_corrupt_records:
-    return config, None, _skipping_saved_model_batches(signatures, config, pattern)
-  serve = signatures[export.SERVING_SIGNATURE]
-  files = yt8m_data.list_files(pattern)
-  spec = config.data_spec(max_frames=FLAGS.max_frames)
-  yt8m_data.check_files(files, spec)
-  records = yt8m_data.records.record_dataset(files).batch(FLAGS.batch_size).prefetch(2)
-
-  def batches():
-    iterator = iter(records)
-    while True:
-      try:
-        serialized = next(iterator)
-        outputs = serve(example_bytes=serialized)
-      except StopIteration:
-        return
-      except DATA_ERRORS as error:
-        raise explain_data_error(error, pattern, spec, "--input_data_pattern") \
-            from None
-      yield (outputs["video_id"].numpy(), outputs["class_indexes"].numpy()[:, :FLAGS.top_k],
-             outputs["predictions"].numpy()[:, :FLAGS.top_k])
-
-  return config, None, batches()
-
-
-def _skipping_saved_model_batches(signatures, config, pattern):
-  """--skip_corrupt_records with --saved_model_dir: the data layer reads, checks and skips
-  (counting what it drops); the export's `probabilities` signature predicts."""
-  import tensorflow as tf
-  from yt8m_fusion import export
-  from yt8m_fusion import inputs as model_inputs
-  from yt8m_fusion.data.explain import DATA_ERRORS, explain_data_error, log_skipped
-  probabilities_fn = signatures[export.PROBABILITIES_SIGNATURE]
-  spec = config.data_spec(max_frames=FLAGS.max_frames)
-  dataset, skip_counter, _ = model_inputs.load_batches(
-      pattern, spec, batch_size=FLAGS.batch_size, num_readers=FLAGS.num_readers,
-      skip_corrupt_records=True)
-  top_k = min(FLAGS.top_k, config.num_classes)
-  iterator = iter(dataset)
-  while True:
-    try:
-      batch = next(iterator)
-    except StopIteration:
-      log_skipped(skip_counter, "--input_data_pattern")
-      return
-    except DATA_ERRORS as error:
-      raise explain_data_error(error, pattern, spec, "--input_data_pattern") from None
-    inputs = model_inputs.select_model_inputs(batch, spec)
-    probabilities = probabilities_fn(**inputs)["probabilities"]
-    scores, indexes = tf.math.top_k(probabilities, k=top_k)
-    yield batch["video_ids"].numpy(), indexes.numpy(), scores.numpy()
+  start = time.time()
+  rated = None
+  if FLAGS.segment_label_ids_file:
+    rated = submission.read_segment_whitelist(FLAGS.segment_label_ids_file)
+  ranking = submission.SegmentRanking(max_per_class=FLAGS.segment_max_pred)
+  count = 0
+  for batch in predictor.predictions(pattern, batch_size=FLAGS.batch_size,
+                                     top_k=min(FLAGS.top_k, predictor.num_classes),
+                                     top_k_classes=rated, split_segments=True,
+                                     skip_corrupt_records=FLAGS.skip_corrupt_records,
+                                     num_readers=FLAGS.num_readers):
+    ranking.add(batch.video_ids, batch.top_indexes, batch.top_scores)
+    count += len(batch)
+  ranking.write(FLAGS.output_file)
+  logging.info("Wrote %s: %d segments ranked, in %.1f s", FLAGS.output_file, count,
+               time.time() - start)
 
 
 def main(argv):
@@ -224,62 +144,34 @@ def main(argv):
   if FLAGS.litert_model:
     litert_main()
     return
-  from yt8m_fusion import export
   from yt8m_fusion import io_utils
   from yt8m_fusion import submission
-  from yt8m_fusion import train_dir as train_dir_lib
   from yt8m_fusion.cli import common
   common.setup_logging()
-  io_output = FLAGS.output_file
-  io_utils.check_writable_file(io_output, "--output_file")
+  io_utils.check_writable_file(FLAGS.output_file, "--output_file")
   if FLAGS.output_model_tgz:
     io_utils.check_writable_file(FLAGS.output_model_tgz, "--output_model_tgz")
-  train_dir, saved_model_dir = model_source()
-  pattern = FLAGS.input_data_pattern
-  if not pattern:
-    if saved_model_dir:
-      frame_features = export.read_export_config(saved_model_dir).frame_features
+  with load_predictor() as predictor:
+    pattern = (FLAGS.input_data_pattern or
+               common.demo_patterns(predictor.spec.frame_features)["test"])
+    logging.info("Predicting with %s", predictor.description)
+    if FLAGS.segment_labels:
+      write_segment_csv(predictor, pattern)
     else:
-      frame_features = train_dir_lib.load_config(train_dir).frame_features
-    pattern = common.demo_patterns(frame_features)["test"]
-
-  start = time.time()
-  if saved_model_dir:
-    config, checkpoint, batches = predictions_from_saved_model(saved_model_dir, pattern)
-  else:
-    config, checkpoint, batches = predictions_from_checkpoint(train_dir, pattern)
-
-  if FLAGS.segment_labels:
-    ranking = submission.SegmentRanking(max_per_class=FLAGS.segment_max_pred)
-    count = 0
-    for ids, indexes, scores in batches:
-      ranking.add(ids, indexes, scores)
-      count += len(ids)
-    ranking.write(io_output)
-    logging.info("Wrote %s: %d segments ranked, in %.1f s", io_output, count,
-                 time.time() - start)
-  else:
-    writer = submission.VideoSubmissionWriter(io_output)
-    try:
-      for ids, indexes, scores in batches:
-        writer.add_batch(ids, indexes, scores, source=f" ({pattern})")
-    except BaseException as error:
-      writer.abort(error)
-      raise
-    writer.commit()
-    logging.info("Wrote %s: %d videos, top %d classes each, in %.1f s", io_output,
-                 writer.num_videos, min(FLAGS.top_k, config.num_classes), time.time() - start)
-  if FLAGS.output_model_tgz:
-    if checkpoint is None:
-      raise UserError("--output_model_tgz needs --train_dir or --input_model_tgz")
-    submission.write_model_tgz(FLAGS.output_model_tgz, train_dir, checkpoint)
-    logging.info("Wrote the model to %s", FLAGS.output_model_tgz)
+      write_video_csv(predictor, pattern, submission.VideoSubmissionWriter(FLAGS.output_file))
+    if FLAGS.output_model_tgz:
+      if getattr(predictor, "checkpoint", None) is None:
+        raise UserError("--output_model_tgz needs --train_dir or --input_model_tgz")
+      submission.write_model_tgz(FLAGS.output_model_tgz, predictor.train_dir,
+                                 predictor.checkpoint)
+      logging.info("Wrote the model to %s", FLAGS.output_model_tgz)
 
 
 def litert_main():
   """--litert_model: the video-level CSV through the ai_edge_litert interpreter."""
-  from yt8m_fusion import litert
+  from yt8m_fusion import prediction
   from yt8m_fusion.core import files
+  from yt8m_fusion.core import submission_format
   absl_logging.set_verbosity(max(absl_logging.get_verbosity(), absl_logging.INFO))
   check_one_model_source()
   if FLAGS.segment_labels:
@@ -287,21 +179,20 @@ def litert_main():
   if FLAGS.output_model_tgz:
     raise UserError("--output_model_tgz needs --train_dir or --input_model_tgz")
   files.check_writable_file(FLAGS.output_file, "--output_file")
-  model = litert.LiteRTModel(FLAGS.litert_model, num_threads=FLAGS.litert_num_threads or None)
-  max_frames = model.spec.max_frames
-  if model.spec.frame_features and FLAGS["max_frames"].present and \
-      FLAGS.max_frames != max_frames:
-    raise UserError(f"--max_frames={FLAGS.max_frames}: {FLAGS.litert_model} was exported "
-                    f"with --max_frames={max_frames}; drop the flag or export again")
-  pattern = FLAGS.input_data_pattern
-  if not pattern:  # the demo data: locating (or generating) it imports TensorFlow
-    from yt8m_fusion.cli import common
-    pattern = common.demo_patterns(model.spec.frame_features)["test"]
-  logging.info("Predicting with %s (%s, %s)", FLAGS.litert_model, model.model_name,
-               model.quantization)
-  litert.write_submission(model, pattern, FLAGS.output_file, top_k=FLAGS.top_k,
-                          batch_size=FLAGS.batch_size,
-                          skip_corrupt_records=FLAGS.skip_corrupt_records)
+  with prediction.from_litert(FLAGS.litert_model,
+                              num_threads=FLAGS.litert_num_threads or None) as predictor:
+    max_frames = predictor.spec.max_frames
+    if predictor.spec.frame_features and FLAGS["max_frames"].present and \
+        FLAGS.max_frames != max_frames:
+      raise UserError(f"--max_frames={FLAGS.max_frames}: {FLAGS.litert_model} was exported "
+                      f"with --max_frames={max_frames}; drop the flag or export again")
+    pattern = FLAGS.input_data_pattern
+    if not pattern:  # the demo data: locating (or generating) it imports TensorFlow
+      from yt8m_fusion.cli import common
+      pattern = common.demo_patterns(predictor.spec.frame_features)["test"]
+    logging.info("Predicting with %s", predictor.description)
+    write_video_csv(predictor, pattern, submission_format.VideoSubmissionWriter(
+        FLAGS.output_file, files.atomic_output))
 
 
 def litert_requested(argv):

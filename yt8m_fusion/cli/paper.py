@@ -16,7 +16,8 @@ from absl import flags
 
 from yt8m_fusion import io_utils
 from yt8m_fusion.cli import common
-from yt8m_fusion.errors import UserError, exit_on_user_error, parse_flags
+from yt8m_fusion.cli.parsing import parse_flags
+from yt8m_fusion.errors import UserError, exit_on_user_error
 from yt8m_fusion.experiments import paper
 from yt8m_fusion.training import PRECISION_POLICIES
 

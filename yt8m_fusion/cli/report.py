@@ -7,7 +7,8 @@ import os
 from absl import app
 from absl import flags
 
-from yt8m_fusion.errors import UserError, exit_on_user_error, parse_flags
+from yt8m_fusion.cli.parsing import parse_flags
+from yt8m_fusion.errors import UserError, exit_on_user_error
 
 FLAGS = flags.FLAGS
 

@@ -17,7 +17,8 @@ from absl import app
 from absl import flags
 
 from yt8m_fusion.cli import flags as yt8m_flags
-from yt8m_fusion.errors import exit_on_user_error, parse_flags
+from yt8m_fusion.cli.parsing import parse_flags
+from yt8m_fusion.errors import exit_on_user_error
 from yt8m_fusion.models.flops import DEFAULT_MAX_FRAMES
 from yt8m_fusion.models.flops import format_flops
 from yt8m_fusion.models.flops import forward_flops

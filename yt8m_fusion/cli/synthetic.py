@@ -9,8 +9,9 @@ from absl import app
 from absl import flags
 
 from yt8m_fusion.cli import flags as yt8m_flags
+from yt8m_fusion.cli.parsing import parse_flags
 from yt8m_fusion.data import synthetic
-from yt8m_fusion.errors import UserError, exit_on_user_error, parse_flags
+from yt8m_fusion.errors import UserError, exit_on_user_error
 
 
 def define_flags():

@@ -7,7 +7,8 @@ from absl import app
 from absl import flags
 
 from yt8m_fusion.cli import common
-from yt8m_fusion.errors import UserError, exit_on_user_error, parse_flags
+from yt8m_fusion.cli.parsing import parse_flags
+from yt8m_fusion.errors import UserError, exit_on_user_error
 from yt8m_fusion.experiments import tuning
 
 FLAGS = flags.FLAGS

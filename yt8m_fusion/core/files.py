@@ -45,6 +45,12 @@ class LocalFileSystem:
   def isdir(self, path):
     return os.path.isdir(path)
 
+  def exists(self, path):
+    return os.path.exists(path)
+
+  def listdir(self, path):
+    return os.listdir(path)
+
   def describe(self, error):
     """One line of one of `errors`."""
     if getattr(error, "errno", None) == 28:  # ENOSPC

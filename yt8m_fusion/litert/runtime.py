@@ -112,22 +112,14 @@ def write_submission(model, data_pattern, output_file, *, top_k=20, batch_size=5
   Returns:
     The number of videos written.
   """
+  from yt8m_fusion import prediction  # pylint: disable=import-outside-toplevel
   start = time.time()
   top_k = min(top_k, model.num_classes)
-  skipped = SkipCounter()
-  writer = submission_format.VideoSubmissionWriter(output_file, files.atomic_output)
-  try:
-    for batch in records.read_batches(data_pattern, model.spec, batch_size=batch_size,
-                                      skip_corrupt_records=skip_corrupt_records,
-                                      skip_counter=skipped):
-      indexes, scores = submission_format.top_k_numpy(model.predict(batch), top_k)
-      writer.add_batch(batch["video_ids"], indexes, scores, source=f" ({data_pattern})")
-  except BaseException as error:
-    writer.abort(error)
-    raise
-  writer.commit()
-  if skip_corrupt_records:
-    logging.info("--skip_corrupt_records: %s", skipped.summary())
+  batches = prediction.LiteRTPredictor(model).predictions(
+      data_pattern, batch_size=batch_size, top_k=top_k, skip_corrupt_records=skip_corrupt_records)
+  num_videos = prediction.write_top_k(
+      batches, submission_format.VideoSubmissionWriter(output_file, files.atomic_output),
+      source=f" ({data_pattern})")
   logging.info("Wrote %s: %d videos, top %d classes each, with %s (%s) in %.1f s", output_file,
-               writer.num_videos, top_k, model.path, model.quantization, time.time() - start)
-  return writer.num_videos
+               num_videos, top_k, model.path, model.quantization, time.time() - start)
+  return num_videos

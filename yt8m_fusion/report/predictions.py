@@ -1,7 +1,7 @@
 """Predictions of trained runs on a few videos, their attention, and the eval set's labels.
 
-A run's model is rebuilt from model_flags.json and its latest checkpoint restored (the same
-path eval.py and inference.py take). Videos are read with the run's own input config, so
+A run's predictor is its model rebuilt from model_flags.json with its latest checkpoint
+(`prediction.from_train_dir`, as eval.py and inference.py). Videos are read with the run's own input config, so
 models on different features (audio only, visual only, both; video- or frame-level) are
 compared on the same video ids.
 """
@@ -11,17 +11,17 @@ import tensorflow as tf
 
 from yt8m_fusion import inputs as model_inputs
 from yt8m_fusion import models
-from yt8m_fusion import train_dir as train_dir_lib
+from yt8m_fusion import prediction
+from yt8m_fusion.core import submission_format
 from yt8m_fusion.errors import UserError
 
 READ_BATCH = 64
 
 
-def load_model(run):
-  """The run's Keras model with its latest checkpoint's weights."""
-  model = models.build_model(run.config)
-  train_dir_lib.restore_weights(model, train_dir_lib.require_checkpoint(run.train_dir))
-  return model
+def load_predictor(run):
+  """The run's predictor (its Keras model, with the latest checkpoint's weights, is
+  `.model`)."""
+  return prediction.from_train_dir(run.train_dir, configure=lambda saved: run.config)
 
 
 def read_videos(data_pattern, config, *, count=6, video_ids=None, max_frames=300,
@@ -76,17 +76,16 @@ def _stack(values):
   return np.stack(values)
 
 
-def predict(model, videos):
-  """Class probabilities [N, C] (numpy)."""
-  inputs = {name: tf.convert_to_tensor(value) for name, value in videos["inputs"].items()}
-  return np.asarray(model(inputs, training=False))
+def predict(predictor, videos):
+  """Class probabilities [N, C] (numpy) of `read_videos`' videos."""
+  return predictor.predict_batch(videos["inputs"])
 
 
 def top_k(probabilities, k=3):
   """[(class index, score)] * k per row, highest first."""
-  order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
-  return [[(int(c), float(probabilities[row, c])) for c in order[row]]
-          for row in range(probabilities.shape[0])]
+  indexes, scores = submission_format.top_k_numpy(probabilities, k)
+  return [[(int(c), float(score)) for c, score in zip(row_indexes, row_scores)]
+          for row_indexes, row_scores in zip(indexes, scores)]
 
 
 def attention_received(model, videos):

@@ -257,8 +257,8 @@ def _qualitative(pair, pattern, names, num_videos, video_ids, max_frames, path, 
   for run in pair:
     videos = first if run is pair[0] else predictions.read_videos(
         pattern, run.config, video_ids=ids, count=len(ids), max_frames=max_frames)
-    model = predictions.load_model(run)
-    tops.append(predictions.top_k(predictions.predict(model, videos), 3))
+    with predictions.load_predictor(run) as predictor:
+      tops.append(predictions.top_k(predictions.predict(predictor, videos), 3))
   examples, rows = [], ["video_id,ground_truth,model,rank,class_index,class_name,score"]
   for index, video_id in enumerate(ids):
     truth_ids = [int(c) for c in first["labels"][index].nonzero()[0]]
@@ -282,8 +282,8 @@ def _attention(run, pattern, num_videos, video_ids, max_frames, path):
     raise UserError("no data to run the model on: pass --eval_data_pattern")
   videos = predictions.read_videos(pattern, run.config, count=num_videos, video_ids=video_ids,
                                    max_frames=max_frames)
-  model = predictions.load_model(run)
-  received, first_map = predictions.attention_received(model, videos)
+  with predictions.load_predictor(run) as predictor:
+    received, first_map = predictions.attention_received(predictor.model, videos)
   return figures.attention(received, first_map, videos["video_ids"], path, run.label,
                            run.config.frame_features)
 

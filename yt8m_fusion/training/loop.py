@@ -28,6 +28,7 @@ from yt8m_fusion import inputs as model_inputs
 from yt8m_fusion import io_utils
 from yt8m_fusion import losses
 from yt8m_fusion import models
+from yt8m_fusion import prediction
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion.data import check_readable
 from yt8m_fusion.data.explain import DATA_ERRORS
@@ -59,7 +60,7 @@ class RunResult:
   train: TrainResult
   is_chief: bool = True
   num_parameters: int | None = None
-  eval_results: dict | None = None  # evaluation.evaluate's metrics
+  eval_results: dict | None = None  # evaluate's metrics (evaluation.compute_metrics)
   export_path: str | None = None
   seconds: float = 0.0
 
@@ -215,17 +216,15 @@ def evaluate(network, config, data_pattern, train_dir, step, *, batch_size=1024,
              reading=None, top_k=20, f1_threshold=0.5, extra=None):
   """Evaluates `network` on `data_pattern`; writes train_dir/eval/metrics-<step>.json."""
   reading = reading or ReadOptions()
-  spec = config.data_spec(max_frames=reading.max_frames, segment_labels=reading.segment_labels)
-  batches = model_inputs.load_batches(data_pattern, spec, batch_size=batch_size,
-                                      num_readers=reading.num_readers,
-                                      skip_corrupt_records=reading.skip_corrupt_records,
-                                      require_labels=True)
-  results = evaluation.evaluate(
-      network, batches.dataset, config, losses.get_loss(config.label_loss), top_k=top_k,
-      f1_threshold=f1_threshold, segment_labels=reading.segment_labels,
-      error_handler=lambda error: explain_data_error(error, data_pattern, spec,
-                                                     "--eval_data_pattern"))
-  log_skipped(batches.skip_counter, "--eval_data_pattern")
+  predictor = prediction.from_keras_model(network, config, max_frames=reading.max_frames)
+  batches = predictor.predictions(data_pattern, batch_size=batch_size, labels=True,
+                                  segment_labels=reading.segment_labels,
+                                  num_readers=reading.num_readers,
+                                  skip_corrupt_records=reading.skip_corrupt_records,
+                                  data_flag="--eval_data_pattern")
+  results = evaluation.compute_metrics(
+      batches, config.num_classes, losses.get_loss(config.label_loss), top_k=top_k,
+      f1_threshold=f1_threshold, segment_labels=reading.segment_labels)
   evaluation.write_results(
       train_dir, step, results, segment_labels=reading.segment_labels,
       extra={"model": config.model, "data_pattern": data_pattern,

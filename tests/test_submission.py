@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from yt8m_fusion import io_utils, submission, submission_format
+from yt8m_fusion import io_utils, submission
+from yt8m_fusion.core import submission_format
 from yt8m_fusion.errors import UserError
 
 

@@ -55,6 +55,8 @@ class TrainOptions:
   steps_per_execution: int = 1
   seed: int | None = None
   verbose: int | str = "auto"
+  # A distillation.DistillationOptions: train against teachers' predictions (None: labels).
+  distillation: object = None
 
   @classmethod
   def for_model(cls, model_name, **overrides):
@@ -83,6 +85,8 @@ class TrainOptions:
       raise UserError(f"--optimizer={self.optimizer} is not supported; use one of "
                       "AdamOptimizer (Adam), AdamW, SGD (GradientDescentOptimizer), "
                       "MomentumOptimizer, RMSPropOptimizer, AdagradOptimizer")
+    if self.distillation is not None:
+      self.distillation.validate()
     return self
 
 

@@ -308,3 +308,18 @@ def test_a_fold_teacher_reads_only_the_other_folds(dataset):
     seen.extend(batch["video_ids"].numpy())
   assert sorted(seen) == sorted(ids[distillation.fold_of(ids, 3) != 1])
   assert all(size == 5 for size in sizes[:-1])  # rebatched to full batches
+
+
+def test_the_cost_benchmark_measures_every_variant_on_a_tiny_model():
+  import sys  # pylint: disable=import-outside-toplevel
+  sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                  "benchmarks"))
+  import distillation_cost  # pylint: disable=import-outside-toplevel
+  tiny = {"attend_hidden_size": 16, "attend_token_size": 8, "attend_num_heads": 2,
+          "attend_key_dim": 4}
+  result = distillation_cost.measure(batch_size=4, steps=1, chunks=1, student_hidden=tiny,
+                                     teacher_hidden={**tiny, "attend_hidden_size": 32},
+                                     num_videos=16, num_classes=NUM_CLASSES, top_k=3)
+  assert set(result["seconds_per_step"]) == {"labels", "soft_loss", "cached", "forward"}
+  assert all(value > 0 for value in result["seconds_per_step"].values())
+  assert result["teacher_parameters"] > result["student_parameters"] > 0

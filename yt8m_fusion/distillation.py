@@ -84,13 +84,14 @@ def parse_teachers(paths, weights=None, flag="--teacher"):
   if weights is None or weights == "" or weights == []:
     values = [1.0] * len(paths)
   else:
-    texts = weights.split(",") if isinstance(weights, str) else list(weights)
+    texts = weights.split(",") if isinstance(weights, str) else [str(w) for w in weights]
+    shown = ",".join(texts)
     try:
       values = [float(w) for w in texts]
     except ValueError:
-      raise UserError(f"{flag}_weights={weights}: expected numbers, comma-separated") from None
+      raise UserError(f"{flag}_weights={shown}: expected numbers, comma-separated") from None
     if len(values) != len(paths) or min(values) < 0 or sum(values) <= 0:
-      raise UserError(f"{flag}_weights={weights}: expected {len(paths)} non-negative weight(s), "
+      raise UserError(f"{flag}_weights={shown}: expected {len(paths)} non-negative weight(s), "
                       f"one per {flag} path, not all 0")
   return tuple(Teacher(path, weight) for path, weight in zip(paths, values))
 
@@ -388,8 +389,10 @@ class TeacherTargets:
         tf.lookup.KeyValueTensorInitializer(
             tf.constant(predictions.video_ids.astype(bytes)),
             tf.range(len(predictions.video_ids), dtype=tf.int64)), default_value=-1)
+    # float32 in memory: gathering float16 on CPUs without AVX-512 is ~5x slower
+    # (benchmarks/distillation_cost.py); 8 bytes per stored class (880 MB for 1.1M videos).
     self._indexes = tf.constant(predictions.indexes.astype(np.int32))
-    self._probabilities = tf.constant(predictions.probabilities)
+    self._probabilities = tf.constant(predictions.probabilities.astype(np.float32))
 
   def __call__(self, video_ids):
     """{"probabilities": float32 [B, C], "found": float32 [B]} of string video ids [B]."""
@@ -402,8 +405,7 @@ class TeacherTargets:
     with tf.control_dependencies(checks):
       rows = tf.maximum(rows, 0)
     indexes = tf.gather(self._indexes, rows)  # [B, k]
-    values = tf.cast(tf.gather(self._probabilities, rows), tf.float32)
-    values *= tf.cast(found, tf.float32)[:, tf.newaxis]
+    values = tf.gather(self._probabilities, rows) * tf.cast(found, tf.float32)[:, tf.newaxis]
     batch = tf.shape(indexes)[0]
     examples = tf.broadcast_to(tf.range(batch)[:, tf.newaxis], tf.shape(indexes))
     dense = tf.scatter_nd(tf.stack([examples, indexes], axis=-1), values,

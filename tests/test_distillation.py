@@ -193,7 +193,7 @@ def test_student_trains_with_teachers_through_train_py_and_resumes(dataset, teac
   student = str(tmp_path / "student")
   result = train_py(student, pattern, "--max_steps=3", f"--teacher={','.join(teachers)}",
                     "--teacher_weights=2,1", "--distill_weight=0.7",
-                    "--distill_temperature=2")
+                    "--distill_temperature=2", "--distill_top_k=5")
   assert result.returncode == 0, result.stderr
   predictions_path = os.path.join(student, distillation.PREDICTIONS_FILE)
   header = distillation.read_header(predictions_path)
@@ -202,6 +202,7 @@ def test_student_trains_with_teachers_through_train_py_and_resumes(dataset, teac
   with open(os.path.join(student, distillation.SETTINGS_FILE)) as handle:
     settings = json.load(handle)
   assert settings["weight"] == 0.7 and settings["temperature"] == 2.0
+  assert header["top_k"] == 5
   assert tf.train.latest_checkpoint(student).endswith("-3")
   modified = os.path.getmtime(predictions_path)
 

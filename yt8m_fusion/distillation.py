@@ -208,7 +208,8 @@ def collect(batches, *, num_classes, top_k=DEFAULT_TOP_K, header=None, keep=None
     raise UserError("no videos to predict: the records matched none")
   header = dict(header or {})
   header.update(format=FORMAT, num_classes=int(num_classes), top_k=top_k,
-                requested_top_k=int(requested_top_k), rest="0", tail_mass_mean=float(np.concatenate(tail).mean()))
+                requested_top_k=int(requested_top_k), rest="0",
+                tail_mass_mean=float(np.concatenate(tail).mean()))
   return TeacherPredictions(np.concatenate(ids), np.concatenate(indexes),
                             np.concatenate(probabilities), header)
 
@@ -455,7 +456,7 @@ def settings_path(train_dir):
 
 
 def prepare(train_dir, train_data_pattern, *, teachers=None, predictions_path=None,
-            weight=None, temperature=None, on_missing=None, top_k=DEFAULT_TOP_K,
+            weight=None, temperature=None, on_missing=None, top_k=None,
             batch_size=512, max_frames=300, is_chief=True):
   """The DistillationOptions of a train.py run, or None when it is not distilled.
 
@@ -464,7 +465,7 @@ def prepare(train_dir, train_data_pattern, *, teachers=None, predictions_path=No
   `predictions_path`, that file is used. With neither, a train_dir that was distilled and
   has a checkpoint resumes with its saved settings (train_dir/distillation.json), as it
   resumes with model_flags.json; a resumed run given other teachers is refused.
-  weight, temperature, on_missing: None takes the saved value, else the default.
+  weight, temperature, on_missing, top_k: None takes the saved value, else the default.
   """
   from yt8m_fusion import train_dir as train_dir_lib  # pylint: disable=import-outside-toplevel
   if teachers and predictions_path:
@@ -501,6 +502,7 @@ def prepare(train_dir, train_data_pattern, *, teachers=None, predictions_path=No
   def pick(value, name, default):
     return value if value is not None else saved.get(name, default)
 
+  top_k = pick(top_k, "top_k", DEFAULT_TOP_K)
   if teachers:
     predictions_path = os.path.join(train_dir, PREDICTIONS_FILE)
     if is_chief:
@@ -514,7 +516,8 @@ def prepare(train_dir, train_data_pattern, *, teachers=None, predictions_path=No
   if is_chief:
     io_utils.write_text_atomic(path, json.dumps(
         {**source, "predictions_path": predictions_path, "weight": options.weight,
-         "temperature": options.temperature, "on_missing": options.on_missing},
+         "temperature": options.temperature, "on_missing": options.on_missing,
+         "top_k": top_k},
         indent=2, sort_keys=True) + "\n")
   return options
 
@@ -533,8 +536,8 @@ def _predict_or_reuse(teachers, data_pattern, path, *, top_k, batch_size, max_fr
     if {key: header.get(key) for key in wanted} == wanted:
       logging.info("Reusing the teacher predictions in %s", path)
       return
-    logging.info("%s was predicted by other teachers or from other records: predicting again",
-                 path)
+    logging.warning("%s was predicted by other teachers (or checkpoints) or from other "
+                    "records: predicting the training records again", path)
   predict_teachers(teachers, data_pattern, path, top_k=top_k, batch_size=batch_size,
                    max_frames=max_frames, created_by="train.py --teacher")
 

@@ -65,7 +65,7 @@ def main(argv):
   result = distillation.cross_fit(
       configs, FLAGS.output_dir, FLAGS.train_data_pattern, folds=FLAGS.folds, options=options,
       reading=reading, unlabelled_data_pattern=FLAGS.unlabelled_data_pattern or None,
-      top_k=FLAGS.distill_top_k, batch_size=FLAGS.batch_size)
+      top_k=FLAGS.distill_top_k or distillation.DEFAULT_TOP_K, batch_size=FLAGS.batch_size)
   if result.interrupted:
     logging.warning("Received SIGTERM: rerun the same command to resume")
     sys.exit(train_cli.EXIT_PREEMPTED)

@@ -146,9 +146,9 @@ def define_distillation_flags():
   define(flags.DEFINE_enum, "distill_missing", None, list(distillation.ON_MISSING),
          "A training video missing from the teacher predictions: error (default) stops with "
          "its id; labels trains it on its labels alone.")
-  define(flags.DEFINE_integer, "distill_top_k", distillation.DEFAULT_TOP_K,
-         "--teacher: classes kept per video in the predictions file (the others count as 0).",
-         lower_bound=1)
+  define(flags.DEFINE_integer, "distill_top_k", None,
+         "--teacher: classes kept per video in the predictions file, the others counting as 0 "
+         f"(default {distillation.DEFAULT_TOP_K}, or the resumed run's).", lower_bound=1)
 
 
 def distillation_options(train_dir, train_pattern, is_chief):

@@ -100,6 +100,51 @@ class SoftmaxLoss(keras.losses.Loss):
     return config
 
 
+def _logits(probabilities, epsilon):
+  clipped = ops.clip(probabilities, epsilon, 1.0 - epsilon)
+  return ops.log(clipped) - ops.log(1.0 - clipped)
+
+
+class DistillationLoss:
+  """The label loss mixed with the teachers' soft targets, per example.
+
+  Args:
+    label_loss: a keras Loss of (labels, probabilities) (`get_loss`).
+    weight: w, the soft term's share for labelled examples, in [0, 1].
+    temperature: T > 0; 1 is plain binary cross-entropy against the teachers' probabilities.
+    epsilon: the student's probabilities are clipped to [epsilon, 1 - epsilon] to recover
+      its logits.
+  """
+
+  def __init__(self, label_loss, weight=0.5, temperature=1.0, epsilon=1e-7):
+    self.label_loss = label_loss
+    self.weight = float(weight)
+    self.temperature = float(temperature)
+    self.epsilon = float(epsilon)
+
+  def soft_loss(self, teacher_probabilities, predictions):
+    """T^2 x sum over classes of BCE(sigmoid(logit(t) / T), sigmoid(logit(p) / T)) [B]."""
+    teacher, predictions = _as_float32(teacher_probabilities, predictions)
+    student_logits = _logits(predictions, self.epsilon) / self.temperature
+    if self.temperature != 1.0:
+      # sigmoid(logit(t) / T) without dividing infinities: t = 0 and 1 stay 0 and 1.
+      powered = ops.power(teacher, 1.0 / self.temperature)
+      teacher = powered / (powered + ops.power(1.0 - teacher, 1.0 / self.temperature))
+    # BCE with logits z against targets t: softplus(z) - t z (= -t log p - (1-t) log(1-p)).
+    cross_entropy = ops.softplus(student_logits) - teacher * student_logits
+    return self.temperature ** 2 * ops.sum(cross_entropy, axis=-1)
+
+  def __call__(self, labels, predictions, teacher_probabilities, found=None):
+    """The loss of each example [B] (`found` [B]: 1 where the teachers predicted it)."""
+    labels = ops.cast(labels, "float32")
+    labelled = ops.cast(ops.max(labels, axis=-1) > 0, "float32")
+    found = ops.ones_like(labelled) if found is None else ops.cast(found, "float32")
+    soft_weight = found * (labelled * self.weight + (1.0 - labelled))
+    label_weight = labelled * (1.0 - soft_weight)
+    return (label_weight * self.label_loss.call(labels, predictions)
+            + soft_weight * self.soft_loss(teacher_probabilities, predictions))
+
+
 LOSSES = {
     "CrossEntropyLoss": CrossEntropyLoss,
     "HingeLoss": HingeLoss,

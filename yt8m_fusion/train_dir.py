@@ -39,6 +39,8 @@ _OWN_FILE_PATTERNS = (
     re.compile(r"^events\.out\.tfevents\..*$"),
     re.compile(r"^train_log\.csv$"),
     re.compile(r"^\.model_flags\.json\.tmp-.*$"),
+    re.compile(r"^distillation\.json$"),  # train.py --teacher (yt8m_fusion.distillation)
+    re.compile(r"^teacher_predictions\.npz$"),
 )
 _OWN_DIRS = (EVAL_DIR, EXPORT_DIR)
 # What a train.py killed while writing leaves: TensorFlow's checkpoint temporaries (a

@@ -17,6 +17,7 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
+from yt8m_fusion import distillation
 from yt8m_fusion import distribute
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion import training
@@ -112,11 +113,58 @@ def define_flags():
   define(flags.DEFINE_integer, "collective_timeout_secs", 600,
          "multi_worker: how long a worker waits for the others (to join at start-up, or in "
          "a step) before it stops with an error naming the missing worker.", lower_bound=1)
+  define_distillation_flags()
   define(flags.DEFINE_enum, "learning_rate_scaling", defaults.learning_rate_scaling,
          list(training.LEARNING_RATE_SCALING),
          "How --base_learning_rate changes with the number of replicas R (global batch = "
          "batch_size x R): none (the starter's rule: unchanged), linear (x R) or sqrt "
          "(x sqrt(R)).")
+
+
+def define_distillation_flags():
+  """Distillation (docs/DISTILLATION.md): train a student against teachers' probabilities."""
+  define = yt8m_flags.define_once
+  define(flags.DEFINE_list, "teacher", None,
+         "Distill from these teachers (train_dirs, exports, .tflite files or model .tgz "
+         "files, comma-separated; several are averaged): their probabilities of the training "
+         "videos are predicted once into train_dir/" + distillation.PREDICTIONS_FILE + ".")
+  define(flags.DEFINE_list, "teacher_weights", None,
+         "Weights of the --teacher paths in their average (default equal).")
+  define(flags.DEFINE_string, "teacher_predictions", None,
+         "Distill from a teacher predictions file made beforehand (python -m "
+         "yt8m_fusion.crossfit, or another run's train_dir/" + distillation.PREDICTIONS_FILE +
+         ").")
+  define(flags.DEFINE_float, "distill_weight", None,
+         f"Share w of the teachers' soft targets in the loss of labelled videos: (1 - w) x "
+         f"label loss + w x soft loss (default {distillation.DEFAULT_WEIGHT:g}, or the resumed "
+         "run's). Videos without labels use the soft loss alone.", lower_bound=0.0,
+         upper_bound=1.0)
+  define(flags.DEFINE_float, "distill_temperature", None,
+         "Temperature T of the soft loss: both probabilities softened to sigmoid(logit / T), "
+         f"the term scaled by T^2 (default {distillation.DEFAULT_TEMPERATURE:g}: plain "
+         "cross-entropy against the teachers' probabilities).", lower_bound=1e-3)
+  define(flags.DEFINE_enum, "distill_missing", None, list(distillation.ON_MISSING),
+         "A training video missing from the teacher predictions: error (default) stops with "
+         "its id; labels trains it on its labels alone.")
+  define(flags.DEFINE_integer, "distill_top_k", None,
+         "--teacher: classes kept per video in the predictions file, the others counting as 0 "
+         f"(default {distillation.DEFAULT_TOP_K}, or the resumed run's).", lower_bound=1)
+
+
+def distillation_options(train_dir, train_pattern, is_chief):
+  """The DistillationOptions of the flags (or of a resumed distilled run), or None."""
+  teachers = (distillation.parse_teachers(FLAGS.teacher, FLAGS.teacher_weights)
+              if FLAGS.teacher else None)
+  if FLAGS.teacher_weights and not FLAGS.teacher:
+    raise UserError("--teacher_weights needs --teacher")
+  if teachers and FLAGS.strategy == "multi_worker":
+    raise UserError("--teacher with --strategy=multi_worker: predict the teachers first "
+                    "(e.g. python -m yt8m_fusion.crossfit) and pass --teacher_predictions")
+  return distillation.prepare(
+      train_dir, train_pattern, teachers=teachers, predictions_path=FLAGS.teacher_predictions,
+      weight=FLAGS.distill_weight, temperature=FLAGS.distill_temperature,
+      on_missing=FLAGS.distill_missing, top_k=FLAGS.distill_top_k,
+      batch_size=FLAGS.batch_size, max_frames=FLAGS.max_frames, is_chief=is_chief)
 
 
 def resolve_config(train_dir, is_chief):
@@ -172,6 +220,7 @@ def main(argv):
   config = cluster.config_from_chief(lambda: resolve_config(FLAGS.train_dir, cluster.is_chief),
                                      ModelConfig.from_json)
   options = train_options(config.model, on_demo=not FLAGS.train_data_pattern)
+  options.distillation = distillation_options(FLAGS.train_dir, train_pattern, cluster.is_chief)
   reading = training.ReadOptions(max_frames=FLAGS.max_frames,
                                  segment_labels=FLAGS.segment_labels,
                                  num_readers=FLAGS.num_readers,

@@ -21,6 +21,7 @@ import warnings
 import keras
 import tensorflow as tf
 
+from yt8m_fusion import distillation
 from yt8m_fusion import distribute
 from yt8m_fusion import evaluation
 from yt8m_fusion import export as export_lib
@@ -148,15 +149,26 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
                      skip_corrupt_records=reading.skip_corrupt_records)
 
   skip_counters = []
+  # Distillation: the teachers' targets are looked up per video; records without labels
+  # train on those targets alone.
+  teacher = (distillation.load_targets(options.distillation, config.num_classes)
+             if options.distillation else None)
 
   def training_batches(input_context):
     batches = model_inputs.load_batches(
         train_data_pattern, spec, batch_size=options.batch_size, shuffle=reading.shuffle,
         num_epochs=1, num_readers=reading.num_readers,
         skip_corrupt_records=reading.skip_corrupt_records, input_context=input_context,
-        drop_remainder=cluster.needs_static_batches, seed=options.seed, require_labels=True)
+        drop_remainder=cluster.needs_static_batches, seed=options.seed,
+        require_labels=teacher is None)
     skip_counters.append(batches.skip_counter)
-    return model_inputs.training_pairs(batches.dataset, spec)
+    dataset = batches.dataset
+    if reading.keep_videos is not None:
+      dataset = distillation.filter_videos(dataset, reading.keep_videos, options.batch_size,
+                                           drop_remainder=cluster.needs_static_batches)
+    if teacher is not None:
+      return teacher.training_triples(dataset, spec)
+    return model_inputs.training_pairs(dataset, spec)
 
   try:
     dataset = cluster.distribute_dataset(training_batches)
@@ -165,6 +177,7 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
                  agree=cluster.agreement())
   except DATA_ERRORS as error:
     raise (cluster.explain_error(error)  # multi-worker: another worker stopped
+           or (teacher and teacher.explain_error(error))  # a video without teacher targets
            or out_of_memory_error(error, options.batch_size)
            or explain_data_error(error, train_data_pattern, spec, "--train_data_pattern")) \
         from None
@@ -200,9 +213,14 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
 def build_trainer(network, config, options, num_replicas=1):
   """`network` in a compiled `TrainingModel`, as `run` trains it (call in the strategy's
   scope)."""
-  trainer = TrainingModel(network, losses.get_loss(config.label_loss),
+  label_loss = losses.get_loss(config.label_loss)
+  distilling = options.distillation
+  distillation_loss = None if distilling is None else losses.DistillationLoss(
+      label_loss, distilling.weight, distilling.temperature)
+  trainer = TrainingModel(network, label_loss,
                           clip_gradient_norm=options.clip_gradient_norm,
-                          regularization_penalty=options.regularization_penalty)
+                          regularization_penalty=options.regularization_penalty,
+                          distillation=distillation_loss)
   trainer.compile(optimizer=build_optimizer(options, num_replicas),
                   jit_compile=options.jit_compile,
                   steps_per_execution=options.steps_per_execution)

@@ -40,6 +40,9 @@ class ReadOptions:
   num_readers: int = 8
   skip_corrupt_records: bool = False
   shuffle: bool = True  # the training records (evaluation reads in order)
+  # A function of video_ids [B] -> bool [B]: train on those videos only (cross-fitting's
+  # folds, distillation.FoldFilter); None: all.
+  keep_videos: object = None
 
 
 @dataclasses.dataclass
@@ -67,6 +70,8 @@ class TrainOptions:
   steps_per_execution: int = 1
   seed: int | None = None
   verbose: int | str = "auto"
+  # A distillation.DistillationOptions: train against teachers' predictions (None: labels).
+  distillation: object = None
 
   @classmethod
   def for_model(cls, model_name, **overrides):
@@ -95,6 +100,8 @@ class TrainOptions:
       raise UserError(f"--optimizer={self.optimizer} is not supported; use one of "
                       "AdamOptimizer (Adam), AdamW, SGD (GradientDescentOptimizer), "
                       "MomentumOptimizer, RMSPropOptimizer, AdagradOptimizer")
+    if self.distillation is not None:
+      self.distillation.validate()
     return self
 
 

@@ -5,6 +5,8 @@ Its `train_step` does what the starter's training graph did, under any tf.distri
 strategy:
 
 - loss = label loss + regularization_penalty x the model's L2 regularization losses;
+  with `distillation` (a `losses.DistillationLoss`) and batches that carry the teachers'
+  targets, the label loss is that loss's mix of labels and soft targets;
 - each gradient tensor is clipped by its own norm *after* the cross-replica sum, i.e. the
   gradient of the global batch is clipped, as on one device (Keras' own `clipnorm` clips
   each replica's share before the sum);
@@ -25,12 +27,13 @@ class TrainingModel(keras_compat.SkipSymbolicBuild):
   """`network` (a built YouTube-8M model) with an explicit training step."""
 
   def __init__(self, network, label_loss, *, clip_gradient_norm=1.0,
-               regularization_penalty=1.0, top_k=20, **kwargs):
+               regularization_penalty=1.0, top_k=20, distillation=None, **kwargs):
     super().__init__(name=f"{network.name}_training", **kwargs)
     self.network = network
     self.label_loss = label_loss
     self.clip_gradient_norm = float(clip_gradient_norm)
     self.regularization_penalty = float(regularization_penalty)
+    self.distillation = distillation
     self.loss_tracker = keras.metrics.Mean(name="loss")
     self.step_metrics = [yt8m_metrics.HitAtOne(), yt8m_metrics.PrecisionAtEqualRecallRate(),
                          yt8m_metrics.GlobalAveragePrecision(top_k=top_k)]
@@ -43,13 +46,20 @@ class TrainingModel(keras_compat.SkipSymbolicBuild):
     return [self.loss_tracker, *self.step_metrics]
 
   def train_step(self, data):
-    inputs, labels = data
+    # (inputs, labels), or with distillation (inputs, labels, teacher targets: a dict of
+    # "probabilities" [B, C] and "found" [B], see distillation.TeacherTargets).
+    inputs, labels, *teacher = data
     replicas = self.distribute_strategy.num_replicas_in_sync
     with tf.GradientTape() as tape:
       probabilities = self.network(inputs, training=True)
       # The mean over this replica's examples (Loss.call: one value per example; calling
       # the Loss itself would also divide by the number of replicas).
-      loss = tf.reduce_mean(self.label_loss.call(labels, probabilities))
+      if teacher and self.distillation is not None:
+        per_example = self.distillation(labels, probabilities, teacher[0]["probabilities"],
+                                        teacher[0]["found"])
+      else:
+        per_example = self.label_loss.call(labels, probabilities)
+      loss = tf.reduce_mean(per_example)
       if self.network.losses:
         loss += self.regularization_penalty * tf.add_n(
             [tf.cast(term, loss.dtype) for term in self.network.losses])

@@ -34,6 +34,7 @@ from yt8m_fusion.data.explain import explain_data_error
 from yt8m_fusion.data.explain import log_skipped
 from yt8m_fusion.data.spec import DataSpec
 from yt8m_fusion.errors import UserError
+from yt8m_fusion.training import lock as train_dir_lock
 from yt8m_fusion.training.checkpoints import CheckpointKeeper
 from yt8m_fusion.training.monitor import SigtermFlag
 from yt8m_fusion.training.monitor import TrainingMonitor
@@ -121,9 +122,19 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
     keras.utils.set_random_seed(options.seed)
   keras.mixed_precision.set_global_policy(options.mixed_precision)
   cluster = cluster or distribute.create_strategy("default")
-  working_dir = cluster.working_dir(train_dir)
   if cluster.is_chief:
     io_utils.check_writable_dir(train_dir, "--train_dir")
+  # One writer per train_dir: the chief holds it from here to the end (training/lock.py).
+  with train_dir_lock.hold(train_dir, enabled=cluster.is_chief):
+    return _run_holding(config, train_dir, train_data_pattern, options, eval_data_pattern,
+                        reading, cluster, export, top_k, f1_threshold, started)
+
+
+def _run_holding(config, train_dir, train_data_pattern, options, eval_data_pattern, reading,
+                 cluster, export, top_k, f1_threshold, started):
+  """`run` once the train_dir is held."""
+  working_dir = cluster.working_dir(train_dir)
+  if cluster.is_chief:
     _check_saved_config(train_dir, config)
   spec = DataSpec.for_model(config, max_frames=reading.max_frames,
                             segment_labels=reading.segment_labels)

@@ -26,6 +26,7 @@ from yt8m_fusion import evaluation
 from yt8m_fusion import export as export_lib
 from yt8m_fusion import inputs as model_inputs
 from yt8m_fusion import io_utils
+from yt8m_fusion import keras_compat
 from yt8m_fusion import losses
 from yt8m_fusion import models
 from yt8m_fusion import train_dir as train_dir_lib
@@ -293,7 +294,8 @@ def fit(model, dataset, keeper, options, *, global_batch_size, is_chief=True,
   with SigtermFlag() as sigterm:
     monitor = TrainingMonitor(keeper, options, global_batch_size, sigterm, is_chief=is_chief,
                               summary_dir=summary_dir, agree=agree)
-    with warnings.catch_warnings():
+    # (custom_gradients_released: else the process keeps every model it trained.)
+    with warnings.catch_warnings(), keras_compat.custom_gradients_released():
       # An epoch ends when the data does (its length is unknown up front), which is
       # how the starter worked; Keras warns about it every epoch.
       warnings.filterwarnings("ignore", message="Your input ran out of data")

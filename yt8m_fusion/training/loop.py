@@ -14,6 +14,7 @@ benchmarks and the tests all train through it.
 """
 
 import dataclasses
+import gc
 import logging
 import time
 import warnings
@@ -127,8 +128,13 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
     io_utils.check_writable_dir(train_dir, "--train_dir")
   # One writer per train_dir: the chief holds it from here to the end (training/lock.py).
   with train_dir_lock.hold(train_dir, enabled=cluster.is_chief):
-    return _run_holding(config, train_dir, train_data_pattern, options, eval_data_pattern,
-                        reading, cluster, export, top_k, f1_threshold, started)
+    report = _run_holding(config, train_dir, train_data_pattern, options, eval_data_pattern,
+                          reading, cluster, export, top_k, f1_threshold, started)
+  # The model, its optimizer and their traced functions are garbage now, in reference
+  # cycles that only Python's cyclic collector frees, and it seldom runs its full pass: a
+  # process that trains many models (the experiments) would hold several of them.
+  gc.collect()
+  return report
 
 
 def _run_holding(config, train_dir, train_data_pattern, options, eval_data_pattern, reading,

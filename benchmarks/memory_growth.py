@@ -152,8 +152,17 @@ def case_eval_watch(out, workdir, checkpoints, **_):
   train_dir = os.path.join(workdir, "eval_watch")
   if not os.path.exists(os.path.join(train_dir, "checkpoint")):
     _train(train_dir, 1)
-  # Checkpoints 2..N: hard links to the files of checkpoint 1 (the same weights under new
-  # steps: eval.py restores and evaluates each, without N x the model's size on disk).
+  watch_checkpoints(train_dir, checkpoints, EVAL_PATTERN, results.add)
+
+
+def watch_checkpoints(train_dir, checkpoints, eval_pattern, add_row, batch_size=256):
+  """eval.py (a subprocess, without --run_once) watching `train_dir` through `checkpoints`
+  checkpoints; `add_row(checkpoint=, rss_mb=, peak_mb=, seconds=)` after each evaluation.
+
+  Checkpoints 2..N are hard links to the files of checkpoint 1 (the same weights under new
+  steps: eval.py restores and evaluates each, without N x the model's size on disk); the
+  `checkpoint` index names each in turn once the previous one is evaluated.
+  """
   for name in os.listdir(train_dir):
     if name.startswith("model.ckpt-1."):
       for step in range(2, checkpoints + 1):
@@ -163,23 +172,26 @@ def case_eval_watch(out, workdir, checkpoints, **_):
   shutil.rmtree(os.path.join(train_dir, "eval"), ignore_errors=True)
   _point_index_at(train_dir, 1)
   process = subprocess.Popen(
-      _program("eval.py", f"--train_dir={train_dir}", f"--eval_data_pattern={EVAL_PATTERN}",
-               "--eval_interval_secs=1", "--eval_timeout_secs=120", "--batch_size=256"),
-      cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  sampler = RssSampler(process.pid, 0.2)
+      _program("eval.py", f"--train_dir={train_dir}", f"--eval_data_pattern={eval_pattern}",
+               "--eval_interval_secs=1", "--eval_timeout_secs=120",
+               f"--batch_size={batch_size}"),
+      cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  sampler = RssSampler(process.pid, 0.1)
   try:
     for step in range(1, checkpoints + 1):
       _point_index_at(train_dir, step)
       metrics = os.path.join(train_dir, "eval", f"metrics-{step}.json")
       while not os.path.exists(metrics):
         if process.poll() is not None:
-          raise RuntimeError(f"eval.py ended (exit {process.returncode}) at step {step}")
-        time.sleep(0.1)
-      results.add(checkpoint=step, rss_mb=sampler.latest / 2**20, peak_mb=sampler.peak / 2**20,
-                  seconds=sampler.samples[-1][0] if sampler.samples else 0)
+          raise RuntimeError(f"eval.py ended (exit {process.returncode}) at step {step}: "
+                             f"{process.stderr.read()[-2000:]}")
+        time.sleep(0.05)
+      time.sleep(0.15)  # a sample after the evaluation
+      add_row(checkpoint=step, rss_mb=sampler.latest / 2**20, peak_mb=sampler.peak / 2**20,
+              seconds=sampler.samples[-1][0] if sampler.samples else 0)
   finally:
     process.terminate()
-    process.wait()
+    process.communicate()
     sampler.stop()
 
 

@@ -205,7 +205,8 @@ def child_train_runs(out, workdir, runs, new_models, model, **_):
   results = Results(out, case)
   for run in range(1, runs + 1):
     train_dir = os.path.join(workdir, case, str(run) if new_models else "")
-    options = training.TrainOptions.for_model(model, batch_size=64, verbose=0,
+    # (num_epochs: a run stopped by max_steps counts its epoch as done.)
+    options = training.TrainOptions.for_model(model, batch_size=64, verbose=0, num_epochs=1000,
                                               max_steps=3 if new_models else 3 * run)
     started = time.time()
     result = training.run(config, train_dir, TRAIN_PATTERN, options=options,

@@ -91,6 +91,8 @@ def hold(train_dir, enabled=True):
     yield None
     return
   path = lock_path(train_dir)
+  if "://" not in path:
+    path = os.path.abspath(path)  # the same folder however it is written
   with _HELD_GUARD:
     existing = _HELD.get(path)
     if existing is not None:

@@ -201,7 +201,12 @@ class TrainDirHold:
         previous = _read_fd(fd)
         if previous:
           self._take_over_or_refuse(previous, have_flock=locked)
-        _write_fd(fd, self.record)
+        try:
+          _write_fd(fd, self.record)
+        except OSError:  # e.g. a full disk: leave no empty hold behind
+          with contextlib.suppress(OSError):
+            os.unlink(self.path)
+          raise
         self._fd = fd
         return
       except BaseException:

@@ -14,8 +14,9 @@ concurrent callers, sends the same `requests` requests of `videos_per_request` v
                        an interpreter runs one call at a time)
   litert_per_thread    one `LiteRTModel` per caller thread (calls run in parallel)
 
-It reports throughput (videos/s), p50/p99 request latency, and this process' resident
-memory before the first and after the last request of each setting. Every response is
+Each setting runs the requests twice on the same caller threads: a warm-up round, then the
+measured one. It reports throughput (videos/s), p50/p99 request latency, and this process'
+resident memory before and after the measured round (its responses dropped). Every response is
 compared with the same request served alone, one at a time (`max_abs_difference`), and one
 malformed request (bytes that are not a record; for LiteRT, features of the wrong size) is
 mixed into every run: it must fail alone (`malformed_failed`, `other_failures`).
@@ -190,9 +191,16 @@ def measure_load(model="AttendFusion", frame_features=False, callers=CALLERS, re
       call = make_call()
       reference = [np.asarray(call(i)) for i in range(batch.count)]  # one at a time
       for count in callers:
-        rss_before = memory_growth.rss_bytes()
-        served = serve_concurrently(call, batch, count, malformed)
-        rows.append(summarize(name, count, batch, reference, served, rss_before))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=count) as pool:
+          # A first round warms up (per-thread interpreters, pools); memory is compared
+          # around the second, with its responses dropped.
+          serve_concurrently(call, batch, count, malformed, pool=pool)
+          rss_before = memory_growth.rss_bytes()
+          served = serve_concurrently(call, batch, count, malformed, pool=pool)
+          row = summarize(name, count, batch, reference, served, rss_before)
+          del served
+          row["rss_after_mb"] = memory_growth.rss_bytes() / 2**20
+          rows.append(row)
   finally:
     shutil.rmtree(workdir, ignore_errors=True)
   return {"model": model, "frame_features": bool(frame_features), "num_classes": num_classes,

@@ -19,6 +19,7 @@ from absl import flags
 
 from yt8m_fusion import distillation
 from yt8m_fusion import distribute
+from yt8m_fusion import io_utils
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion import training
 from yt8m_fusion.cli import common
@@ -216,6 +217,17 @@ def main(argv):
 
   cluster = distribute.create_strategy(FLAGS.strategy, tpu=FLAGS.tpu,
                                        collective_timeout_secs=FLAGS.collective_timeout_secs)
+  if cluster.is_chief:
+    train_dir_lib.check_not_export(FLAGS.train_dir)
+    io_utils.check_writable_dir(FLAGS.train_dir, "--train_dir")
+  # One trainer per train_dir, held before anything in it is written or removed
+  # (--start_new_model, stale temporaries); training.run holds the same hold.
+  with training.lock.hold(FLAGS.train_dir, enabled=cluster.is_chief):
+    train(cluster, train_pattern, eval_pattern)
+
+
+def train(cluster, train_pattern, eval_pattern):
+  """The rest of main, with the train_dir held."""
   # Multi-worker: the chief resolves the config and sends it to the other workers.
   config = cluster.config_from_chief(lambda: resolve_config(FLAGS.train_dir, cluster.is_chief),
                                      ModelConfig.from_json)

@@ -7,6 +7,7 @@
 
 import logging
 import os
+import threading
 import time
 
 import numpy as np
@@ -29,6 +30,9 @@ class LiteRTModel:
     info: its "yt8m_fusion" metadata (see yt8m_fusion.litert.model_file).
     spec: the `DataSpec` of the records it reads (features, level, classes, max_frames).
     num_classes, batch_size (None: any), quantization, vocabulary ({index: name}).
+
+  Thread-safe: concurrent `predict` calls take turns on the one interpreter (a LiteRT
+  interpreter is not reentrant). Threads that should run in parallel each load their own.
   """
 
   def __init__(self, path, num_threads=None):
@@ -49,6 +53,7 @@ class LiteRTModel:
     self.batch_size = self.info.get("batch_size")
     self.quantization = self.info["quantization"]
     self.vocabulary = {int(index): name for index, name in self.info["vocabulary"].items()}
+    self._call_lock = threading.Lock()
     try:
       self._interpreter = litert_interpreter.Interpreter(
           model_path=path, num_threads=num_threads or os.cpu_count() or 1)
@@ -94,7 +99,10 @@ class LiteRTModel:
                         f"[batch, {', '.join(map(str, expected))}]")
     if self.spec.frame_features:
       arrays["num_frames"] = np.ascontiguousarray(features["num_frames"], dtype=np.int32)
-    return self._runner(**arrays)[self.info["output"]]
+    # An interpreter runs one call at a time (its tensors are shared state): concurrent
+    # callers take turns here; for parallel calls give each thread its own LiteRTModel.
+    with self._call_lock:
+      return np.array(self._runner(**arrays)[self.info["output"]], copy=True)
 
 
 def write_submission(model, data_pattern, output_file, *, top_k=20, batch_size=512,

@@ -7,8 +7,10 @@ Modules:
   checkpoints.py  CheckpointKeeper: model + optimizer + epoch, resume, safe saves
   monitor.py      TrainingMonitor: logs, summaries, periodic checkpoints, NaN and SIGTERM
   loop.py         run() and fit()
+  lock.py         hold(train_dir): one trainer per train_dir
 """
 
+from yt8m_fusion.training import lock
 from yt8m_fusion.training.checkpoints import CheckpointKeeper
 from yt8m_fusion.training.loop import RunResult
 from yt8m_fusion.training.loop import TrainingDiverged
@@ -36,6 +38,6 @@ __all__ = [
     "CheckpointKeeper", "DEMO_BATCH_SIZE", "LEARNING_RATE_SCALING", "OPTIMIZERS",
     "PRECISION_POLICIES", "ReadOptions", "RunResult", "SigtermFlag", "TRAIN_LOG_COLUMNS", "TrainOptions", "TrainResult",
     "TrainingDiverged", "TrainingModel", "TrainingMonitor", "build_optimizer", "build_trainer",
-    "current_learning_rate", "evaluate", "fit", "learning_rate_schedule",
+    "current_learning_rate", "evaluate", "fit", "learning_rate_schedule", "lock",
     "out_of_memory_error", "run",
 ]

@@ -14,6 +14,7 @@ benchmarks and the tests all train through it.
 """
 
 import dataclasses
+import gc
 import logging
 import time
 import warnings
@@ -27,6 +28,7 @@ from yt8m_fusion import evaluation
 from yt8m_fusion import export as export_lib
 from yt8m_fusion import inputs as model_inputs
 from yt8m_fusion import io_utils
+from yt8m_fusion import keras_compat
 from yt8m_fusion import losses
 from yt8m_fusion import models
 from yt8m_fusion import prediction
@@ -36,6 +38,7 @@ from yt8m_fusion.data.explain import DATA_ERRORS
 from yt8m_fusion.data.explain import explain_data_error
 from yt8m_fusion.data.explain import log_skipped
 from yt8m_fusion.errors import UserError
+from yt8m_fusion.training import lock as train_dir_lock
 from yt8m_fusion.training.checkpoints import CheckpointKeeper
 from yt8m_fusion.training.monitor import SigtermFlag
 from yt8m_fusion.training.monitor import TrainingMonitor
@@ -113,9 +116,24 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
     keras.utils.set_random_seed(options.seed)
   keras.mixed_precision.set_global_policy(options.mixed_precision)
   cluster = cluster or distribute.create_strategy("default")
-  working_dir = cluster.working_dir(train_dir)
   if cluster.is_chief:
     io_utils.check_writable_dir(train_dir, "--train_dir")
+  # One writer per train_dir: the chief holds it from here to the end (training/lock.py).
+  with train_dir_lock.hold(train_dir, enabled=cluster.is_chief):
+    report = _run_holding(config, train_dir, train_data_pattern, options, eval_data_pattern,
+                          reading, cluster, export, top_k, f1_threshold, started)
+  # The model, its optimizer and their traced functions are garbage now, in reference
+  # cycles that only Python's cyclic collector frees, and it seldom runs its full pass: a
+  # process that trains many models (the experiments) would hold several of them.
+  gc.collect()
+  return report
+
+
+def _run_holding(config, train_dir, train_data_pattern, options, eval_data_pattern, reading,
+                 cluster, export, top_k, f1_threshold, started):
+  """`run` once the train_dir is held."""
+  working_dir = cluster.working_dir(train_dir)
+  if cluster.is_chief:
     _check_saved_config(train_dir, config)
   spec = config.data_spec(max_frames=reading.max_frames, segment_labels=reading.segment_labels)
   strategy = cluster.strategy
@@ -289,7 +307,8 @@ def fit(model, dataset, keeper, options, *, global_batch_size, is_chief=True,
   with SigtermFlag() as sigterm:
     monitor = TrainingMonitor(keeper, options, global_batch_size, sigterm, is_chief=is_chief,
                               summary_dir=summary_dir, agree=agree)
-    with warnings.catch_warnings():
+    # (custom_gradients_released: else the process keeps every model it trained.)
+    with warnings.catch_warnings(), keras_compat.custom_gradients_released():
       # An epoch ends when the data does (its length is unknown up front), which is
       # how the starter worked; Keras warns about it every epoch.
       warnings.filterwarnings("ignore", message="Your input ran out of data")

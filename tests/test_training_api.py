@@ -143,3 +143,17 @@ def test_train_py_applies_the_models_defaults_only_to_flags_not_given(dataset, t
     assert json.load(handle)["model_params"]["input_l2_norm"] == "joint"
   assert "batch 4 per replica" in result.stderr
   assert f"learning rate {defaults.base_learning_rate:g}" in result.stderr
+
+
+def test_a_run_stopped_by_max_steps_resumes_its_unfinished_epoch(dataset, tmp_path):
+  """--max_steps ends a run mid-epoch: that epoch is not counted as trained, so the same
+  run resumed without --max_steps trains on (it once stopped with 'Already trained')."""
+  train_dir = str(tmp_path / "run")
+  options = training.TrainOptions(batch_size=8, num_epochs=1, max_steps=2, verbose=0)
+  first = training.run(tiny_config(), train_dir, dataset["video"]["train"], options=options,
+                       export=False)
+  assert first.train.step == 2 and first.train.epoch == 0
+  options.max_steps = None
+  resumed = training.run(tiny_config(), train_dir, dataset["video"]["train"], options=options,
+                         export=False)
+  assert resumed.train.step > 2 and resumed.train.epoch == 1

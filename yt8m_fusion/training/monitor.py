@@ -62,6 +62,7 @@ class TrainingMonitor(keras.callbacks.Callback):
     self.is_chief = is_chief
     self.nan_step = None
     self.interrupted = False
+    self.stopped_at_max_steps = False
     self.examples_per_second = None
     self._epoch = 0
     self._last_log = (None, None)
@@ -97,10 +98,14 @@ class TrainingMonitor(keras.callbacks.Callback):
     if due_steps or due_time:
       self._save()
     if self.options.max_steps is not None and step >= self.options.max_steps:
+      self.stopped_at_max_steps = True
       self.model.stop_training = True
 
   def on_epoch_end(self, epoch, logs=None):
-    if self.nan_step is None and not self.interrupted:
+    # An epoch cut short (NaN, SIGTERM, --max_steps) is not complete: a run resumed with a
+    # larger --max_steps or --num_epochs trains it again rather than skipping it. (When
+    # --max_steps falls on the epoch's last batch, the epoch is trained once more.)
+    if self.nan_step is None and not self.interrupted and not self.stopped_at_max_steps:
       self.keeper.epoch.assign(epoch + 1)
 
   def _save(self):

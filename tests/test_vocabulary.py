@@ -148,10 +148,14 @@ def _check_names_beside(csv_path, names_path):
 
 @pytest.mark.parametrize("source", ["train_dir", "saved_model_dir"])
 def test_inference_writes_names_beside_the_unchanged_csv(source, tiny_run, tmp_path):
-  model = tiny_run["train_dir" if source == "train_dir" else "saved_model"]
-  common = [f"--{source}={model}", f"--input_data_pattern={tiny_run['test']}", "--top_k=12"]
+  # Flags are global in run_main: name both sources (train.py's --train_dir has a default).
+  sources = {"train_dir": "", "saved_model_dir": ""}
+  sources[source] = tiny_run["train_dir" if source == "train_dir" else "saved_model"]
+  common = [*(f"--{name}={value}" for name, value in sources.items()),
+            f"--input_data_pattern={tiny_run['test']}", "--top_k=12"]
   plain_csv, named_csv = str(tmp_path / "plain.csv"), str(tmp_path / "predictions.csv")
-  assert run_main("inference.py", *common, f"--output_file={plain_csv}").returncode == 0
+  result = run_main("inference.py", *common, f"--output_file={plain_csv}")
+  assert result.returncode == 0, result.stderr[-3000:]
   result = run_main("inference.py", *common, f"--output_file={named_csv}",
                     f"--vocabulary_file={tiny_run['vocabulary']}")
   assert result.returncode == 0, result.stderr[-3000:]

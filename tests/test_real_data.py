@@ -241,7 +241,6 @@ def test_the_reader_returns_what_an_independent_parse_finds(held_out):
 def test_the_segment_vocabulary_lists_1000_classes():
   from yt8m_fusion.data import read_vocabulary  # pylint: disable=import-outside-toplevel
   from yt8m_fusion.data.vocabulary import class_name  # pylint: disable=import-outside-toplevel
-  from yt8m_fusion.report import runs as runs_lib  # pylint: disable=import-outside-toplevel
   path = os.path.join(DATA, "segment_vocabulary_2019.csv")
   names = read_vocabulary(path)
   assert len(names) == 1000 and all(0 <= c < NUM_CLASSES for c in names)
@@ -251,6 +250,26 @@ def test_the_segment_vocabulary_lists_1000_classes():
   assert names[120] == "" and class_name(names, 120) == "class 120"
   unlisted = next(c for c in range(NUM_CLASSES) if c not in names)
   assert class_name(names, unlisted) == f"class {unlisted}"
+
+
+def test_the_2018_vocabulary_names_every_class_and_is_the_one_found_beside_the_data():
+  from yt8m_fusion.data import read_vocabulary  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.data.vocabulary import class_name  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion.report import runs as runs_lib  # pylint: disable=import-outside-toplevel
+  path = os.path.join(DATA, "vocabulary.csv")
+  names = read_vocabulary(path)
+  assert sorted(names) == list(range(NUM_CLASSES))
+  assert names[0] == "Game" and names[3] == "Concert"
+  segment_names = read_vocabulary(os.path.join(DATA, "segment_vocabulary_2019.csv"))
+  assert 0 not in segment_names  # the 2019 file lacks "Game"; the 2018 file names it
+  # Only the rows whose Name is empty in the official file fall back to "class <index>".
+  unnamed = [c for c in range(NUM_CLASSES) if not names[c]]
+  assert 0 < len(unnamed) < 100
+  assert class_name(names, unnamed[0]) == f"class {unnamed[0]}"
+  with open(path, newline="", encoding="utf-8") as handle:
+    rows = list(csv.DictReader(handle))
+  assert {int(row["Index"]): row["Name"] for row in rows} == names  # an independent parse
+  # The report (and export) take it over the 2019 file when both are beside the data.
   assert runs_lib.find_vocabulary(os.path.join(DATA, "validate", "*.tfrecord")) == path
 
 
@@ -357,7 +376,8 @@ def test_the_report_on_real_records_names_classes_and_uses_training_positives(tr
   import pandas as pd  # pylint: disable=import-outside-toplevel
   from yt8m_fusion import report  # pylint: disable=import-outside-toplevel
   from yt8m_fusion.data import read_vocabulary  # pylint: disable=import-outside-toplevel
-  vocabulary = os.path.join(DATA, "segment_vocabulary_2019.csv")
+  vocabulary = os.path.join(DATA, "vocabulary.csv")  # the 2018 file: every class named
+  segment_names = read_vocabulary(os.path.join(DATA, "segment_vocabulary_2019.csv"))
   result = report.write_report(
       [trained["dir"]], str(tmp_path), labels=["logistic"], num_videos=4,
       train_data_pattern=",".join(os.path.join(DATA, p) for p in TRAIN_SHARDS))
@@ -369,6 +389,9 @@ def test_the_report_on_real_records_names_classes_and_uses_training_positives(tr
   for _, row in qualitative.iterrows():
     assert row["class_name"] == (names.get(row["class_index"]) or
                                  f"class {row['class_index']}")
+  # Classes the 2019 file lacks (today's figures said "class <index>") have their 2018 names.
+  beyond_2019 = qualitative[~qualitative["class_index"].isin(list(segment_names))]
+  assert len(beyond_2019) and not beyond_2019["class_name"].str.startswith("class ").all()
   per_class = pd.read_csv(result.files["per_class_ap_csv"])
   train_counts = parse_shards(TRAIN_SHARDS, check_data_crc=False)["labels"].sum(axis=0)
   eval_counts = held_out["labels"].sum(axis=0)

@@ -189,6 +189,32 @@ def test_report_command_line(experiment, tmp_path):
   assert qualitative["video_id"].nunique() == 2
 
 
+def test_report_names_classes_from_the_vocabulary_file_and_falls_back(experiment, tmp_path):
+  """--vocabulary_file: its names, "class <index>" for the classes it lacks or leaves empty."""
+  # Name every other class the experiment's report shows (one of the others with an empty
+  # name); the same runs and videos show the same classes.
+  shown = sorted(set(pd.read_csv(experiment["report"].files["qualitative_csv"])["class_index"]))
+  partial = {index: f"Named {index}" for index in shown[::2]}
+  partial[shown[1]] = ""
+  vocabulary_file = tmp_path / "partial_vocabulary.csv"
+  vocabulary_file.write_text("Index,Name\n" + "".join(f"{i},{n}\n" for i, n in partial.items()))
+  output = str(tmp_path / "named")
+  run_program("yt8m_fusion.report", f"--train_dirs={','.join(experiment['train_dirs'])}",
+              "--num_videos=3", f"--vocabulary_file={vocabulary_file}", f"--output_dir={output}")
+  qualitative = pd.read_csv(os.path.join(output, "qualitative.csv"))
+  expected = [partial.get(index) or f"class {index}" for index in qualitative["class_index"]]
+  assert list(qualitative["class_name"]) == expected
+  assert any(name.startswith("Named") for name in expected)
+  assert any(name.startswith("class") for name in expected)
+  with open(os.path.join(output, "report.md"), encoding="utf-8") as handle:
+    assert f"Class names from `{vocabulary_file}`" in handle.read()
+  bad = tmp_path / "bad_vocabulary.csv"
+  bad.write_text("Index,Label\n0,Game\n")
+  with pytest.raises(UserError, match=f"^{bad}: the vocabulary file lacks the column"):
+    report.write_report(experiment["train_dirs"][:1], str(tmp_path / "bad"), num_videos=1,
+                        vocabulary=str(bad))
+
+
 def test_report_errors_are_one_line(experiment, tmp_path):
   result = run_program("yt8m_fusion.report", f"--train_dirs={tmp_path / 'missing'}",
                        f"--output_dir={tmp_path / 'out'}", check=False)

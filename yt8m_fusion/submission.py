@@ -27,6 +27,8 @@ SEGMENT_HEADER = "Class,Segments\n"
 class VideoSubmissionWriter(submission_format.VideoSubmissionWriter):
   """Writes the video-level CSV to a temporary file; `commit()` renames it into place."""
 
+  filesystem = io_utils.GFILE
+
   def __init__(self, output_file):
     super().__init__(output_file, io_utils.atomic_output)
 

@@ -9,6 +9,8 @@ The model comes from --train_dir (model_flags.json + latest checkpoint), from
 --segment_labels it writes the 2019 segment format (Class,Segments). Each is a predictor of
 yt8m_fusion.prediction (the Python API); this program only turns flags into one and its
 predictions into the CSV. The CSV is written to a temporary file and renamed: no half-written CSV remains.
+With --vocabulary_file it also writes the predictions with class names for a person to read
+(yt8m_fusion.core.vocabulary; docs/REPORTS.md).
 
 With --litert_model the program never imports TensorFlow (nor Keras): the ai_edge_litert
 interpreter predicts and yt8m_fusion.litert reads the records, so it runs where only
@@ -68,6 +70,13 @@ def define_program_flags():
          "checkpoint: predicts with the ai_edge_litert interpreter, without TensorFlow.")
   define(flags.DEFINE_integer, "litert_num_threads", 0,
          "--litert_model: interpreter threads; 0: one per CPU core.", lower_bound=0)
+  define(flags.DEFINE_string, "vocabulary_file", "",
+         "A vocabulary CSV (Index,Name: the 2018 vocabulary.csv): also write the predictions "
+         "with class names, 'index:name:score', to --names_output_file (the Kaggle CSV is "
+         "unchanged). Classes it does not name show as 'class <index>'.")
+  define(flags.DEFINE_string, "names_output_file", "",
+         "--vocabulary_file: the names file to write; empty: --output_file with .csv "
+         "replaced by .names.csv.")
 
 
 def check_one_model_source():
@@ -107,6 +116,10 @@ def write_video_csv(predictor, pattern, writer):
   """The video-level CSV of `pattern`'s records, committed whole or not at all."""
   from yt8m_fusion import prediction
   start = time.time()
+  if FLAGS.vocabulary_file:  # the names file beside the CSV (core: no TensorFlow)
+    from yt8m_fusion.core import vocabulary
+    writer = vocabulary.with_class_names(writer, FLAGS.vocabulary_file,
+                                         FLAGS.names_output_file or None)
   top_k = min(FLAGS.top_k, predictor.num_classes)
   batches = predictor.predictions(pattern, batch_size=FLAGS.batch_size, top_k=top_k,
                                   skip_corrupt_records=FLAGS.skip_corrupt_records,
@@ -120,6 +133,9 @@ def write_video_csv(predictor, pattern, writer):
 def write_segment_csv(predictor, pattern):
   """The 2019 segment CSV: each class's segments ranked by score."""
   from yt8m_fusion import submission
+  if FLAGS.vocabulary_file:
+    raise UserError("--vocabulary_file names the video-level predictions; drop it with "
+                    "--segment_labels")
   start = time.time()
   rated = None
   if FLAGS.segment_label_ids_file:

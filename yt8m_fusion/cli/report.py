@@ -26,11 +26,13 @@ def define_flags():
                        lower_bound=1, upper_bound=40)
   flags.DEFINE_string("video_ids", "", "Comma-separated video ids for those figures "
                       "(default: the first labelled videos of the evaluation data).")
-  flags.DEFINE_string("vocabulary", "", "A vocabulary CSV with the columns Index and Name "
-                      "(TrainVideoCount if any) for class names and frequencies: the 2018 "
-                      "vocabulary.csv, or the 2019 segment vocabulary, which names 1,000 "
-                      "classes (the others show as 'class <index>'). Default: a "
-                      "*vocabulary*.csv beside the evaluation data or one folder up.")
+  flags.DEFINE_string("vocabulary_file", "", "A vocabulary CSV with the columns Index and "
+                      "Name (TrainVideoCount if any) for class names and frequencies: the "
+                      "2018 vocabulary.csv names all 3,862 classes; the 2019 segment "
+                      "vocabulary names 1,000 (classes a file does not name show as "
+                      "'class <index>'). Default: vocabulary.csv beside the evaluation data "
+                      "or one folder up, else another *vocabulary*.csv there.")
+  flags.DEFINE_alias("vocabulary", "vocabulary_file")  # its name before issue 21
   flags.DEFINE_string("eval_data_pattern", "", "Labelled data for the qualitative figure "
                       "(default: the data in the runs' eval JSON, i.e. the validate split).")
   flags.DEFINE_string("train_data_pattern", "", "The runs' training data: per-class AP is "
@@ -84,7 +86,8 @@ def main(argv):
   result = report.write_report(
       train_dirs, FLAGS.output_dir, labels=_split(FLAGS.labels) or None, compare=compare,
       num_videos=FLAGS.num_videos, video_ids=_split(FLAGS.video_ids) or None,
-      vocabulary=FLAGS.vocabulary or None, eval_data_pattern=FLAGS.eval_data_pattern or None,
+      vocabulary=FLAGS.vocabulary_file or None,
+      eval_data_pattern=FLAGS.eval_data_pattern or None,
       train_data_pattern=FLAGS.train_data_pattern or None, title=FLAGS.title,
       max_frames=FLAGS.max_frames)
   logging.info("\n%s", report.to_markdown(result.table))

@@ -8,6 +8,7 @@ TensorFlow.
 
 import numpy as np
 
+from yt8m_fusion.core.files import LOCAL
 from yt8m_fusion.errors import UserError
 
 VIDEO_HEADER = "VideoId,LabelConfidencePairs\n"
@@ -32,6 +33,8 @@ def top_k_numpy(probabilities, k):
 class VideoSubmissionWriter:
   """Writes the video-level CSV through `atomic_output(path)` (a context manager that writes
   a temporary file and renames it on success); `commit()` renames it into place."""
+
+  filesystem = LOCAL  # the files `atomic_output` writes (core.vocabulary writes beside them)
 
   def __init__(self, output_file, atomic_output):
     self.output_file = output_file

@@ -10,7 +10,6 @@
 Nothing here imports the model code: a table needs only these files.
 """
 
-import csv
 import dataclasses
 import io
 import json
@@ -162,25 +161,22 @@ def _size_on_disk(train_dir, checkpoint):
 
 def read_vocabulary_table(path):
   """vocabulary.csv -> (names {index: name}, train counts {index: TrainVideoCount} or None)."""
-  from yt8m_fusion.data import read_vocabulary  # pylint: disable=import-outside-toplevel
-  names = read_vocabulary(path)
-  with tf.io.gfile.GFile(path) as handle:
-    reader = csv.DictReader(io.StringIO(handle.read()))
-    if "TrainVideoCount" not in (reader.fieldnames or []):
-      return names, None
-    counts = {}
-    for row in reader:
-      try:
-        counts[int(row["Index"])] = int(float(row["TrainVideoCount"]))
-      except (TypeError, ValueError):
-        continue
+  from yt8m_fusion.data import vocabulary  # pylint: disable=import-outside-toplevel
+  rows = vocabulary.read_vocabulary_rows(path)
+  names = {row["Index"]: row["Name"] for row in rows}
+  counts = {}
+  for row in rows:
+    try:
+      counts[row["Index"]] = int(float(row.get("TrainVideoCount")))
+    except (TypeError, ValueError):  # the 2019 file has no such column
+      continue
   return names, (counts if any(counts.values()) else None)
 
 
 def find_vocabulary(data_pattern):
   """A vocabulary beside the data files or one folder up (the demo's and the real sample's
-  layouts): vocabulary.csv first, else another `*vocabulary*.csv` (e.g. the 2019 segment
-  vocabulary, which names 1,000 of the classes)."""
+  layouts): the 2018 vocabulary.csv first (it names every class), else another
+  `*vocabulary*.csv` (e.g. the 2019 segment vocabulary, which names 1,000 of the classes)."""
   for pattern in [p.strip() for p in (data_pattern or "").split(",") if p.strip()]:
     folder = os.path.dirname(pattern)
     for candidate_folder in (folder, os.path.dirname(folder)):

@@ -101,7 +101,7 @@ def build_ensemble_model(models, configs, weights):
   inputs = common.build_inputs(union)
   total = None
   for index, (model, config, weight) in enumerate(zip(models, configs, weights)):
-    member = keras.Model(model.inputs, model.outputs, name=f"member_{index}")
+    member = keras.Model(model.input, model.output, name=f"member_{index}")
     names = config.data_spec().model_input_names
     probabilities = keras.ops.cast(member({name: inputs[name] for name in names}), "float32")
     part = keras.ops.multiply(probabilities, float(weight))

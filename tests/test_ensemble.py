@@ -199,3 +199,33 @@ def test_errors_are_one_line(members, tmp_path):
   line = [l for l in result.stderr.splitlines() if "ensemble_weights" in l]
   assert line and "has 3 weights for 2 models" in line[-1], result.stderr[-2000:]
   assert not (tmp_path / "x.csv").exists()
+
+
+def test_an_ensemble_of_litert_files_runs_without_tensorflow(members, expected, tmp_path):
+  from yt8m_fusion import export  # pylint: disable=import-outside-toplevel
+  paths = []
+  for index, train_dir in enumerate(members):
+    paths.append(str(tmp_path / f"member{index}.tflite"))
+    with prediction.from_train_dir(train_dir) as predictor:
+      export.export_litert(predictor.model, predictor.config, paths[-1])
+  output = tmp_path / "litert.csv"
+  script = textwrap.dedent(f"""
+      import sys
+      import numpy as np
+      from yt8m_fusion import prediction
+      with prediction.ensemble({paths!r}, [3, 1]) as ensemble:
+        batches = list(ensemble.predictions({REAL_VALIDATE!r}, batch_size=100))
+      assert "tensorflow" not in sys.modules and "keras" not in sys.modules
+      np.savez({str(tmp_path / 'litert.npz')!r},
+               ids=np.concatenate([b.video_ids for b in batches]).astype(bytes),
+               probabilities=np.concatenate([b.probabilities for b in batches]))
+      """)
+  process = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                           text=True, check=False, timeout=300)
+  assert process.returncode == 0, process.stderr[-3000:]
+  saved = np.load(tmp_path / "litert.npz")
+  got = dict(zip(saved["ids"].tolist(), saved["probabilities"]))
+  assert _max_difference(got, expected[0]) <= 1e-5
+  run_program("inference.py", f"--litert_model={','.join(paths)}", "--ensemble_weights=3,1",
+              f"--input_data_pattern={REAL_VALIDATE}", f"--output_file={output}", "--top_k=3")
+  assert len(_read_csv(output)) == len(got)

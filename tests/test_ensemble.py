@@ -40,7 +40,8 @@ def members(tmp_path_factory):
     pytest.skip(f"the real YouTube-8M sample is not at {REAL_DATA}")
   folder = tmp_path_factory.mktemp("ensemble")
   train_dirs = []
-  for name, model_flags in (("attend", TINY_ATTEND_FUSION), ("logistic", ["--model=LogisticModel"])):
+  for name, model_flags in (("attend", TINY_ATTEND_FUSION),
+                            ("logistic", ["--model=LogisticModel"])):
     train_dir = str(folder / name)
     run_program("train.py", *model_flags, f"--train_dir={train_dir}",
                 f"--train_data_pattern={REAL_TRAIN}", f"--eval_data_pattern={REAL_VALIDATE}",
@@ -60,8 +61,8 @@ def expected(members):
         by_id.update(zip(batch.video_ids, batch.probabilities))
         labels.update(zip(batch.video_ids, batch.labels))
     probabilities.append(by_id)
-  mean = {video_id: WEIGHTS[0] * probabilities[0][video_id] + WEIGHTS[1] * probabilities[1][video_id]
-          for video_id in probabilities[0]}
+  mean = {video_id: WEIGHTS[0] * probabilities[0][video_id]
+          + WEIGHTS[1] * probabilities[1][video_id] for video_id in probabilities[0]}
   assert len(mean) > 200
   assert max(float(np.abs(probabilities[0][v] - probabilities[1][v]).max()) for v in mean) > 1e-3
   return mean, labels

@@ -201,33 +201,49 @@ class TensorFlowPredictor(Predictor):
   def predictions(self, data_pattern, *, batch_size=512, skip_corrupt_records=False,
                   top_k=None, top_k_classes=None, labels=False, segment_labels=False,
                   split_segments=False, num_readers=None, data_flag=DEFAULT_DATA_FLAG):
-    from yt8m_fusion import inputs as model_inputs
-    from yt8m_fusion import submission
-    spec = dataclasses.replace(self.spec, segment_labels=bool(segment_labels))
-    if split_segments and not spec.frame_features:
-      raise UserError("--segment_labels needs a frame-level model (trained with "
-                      "--frame_features)")
-    reader_options = {} if num_readers is None else {"num_readers": num_readers}
-    batches = model_inputs.load_batches(
-        data_pattern, spec, batch_size=batch_size, skip_corrupt_records=skip_corrupt_records,
-        require_labels=bool(labels), **reader_options)
-    dataset = batches.dataset
-    if split_segments:
-      dataset = dataset.map(lambda batch: submission.split_into_segments(batch,
-                                                                         spec.feature_names))
     predict = self._predict_fn(min(top_k, self.num_classes) if top_k else None, top_k_classes)
-    for batch in explained_batches(dataset, data_pattern, spec, data_flag,
-                                   batches.skip_counter):
+    for batch in _read_batches(self.spec, data_pattern, batch_size=batch_size,
+                               skip_corrupt_records=skip_corrupt_records, labels=labels,
+                               segment_labels=segment_labels, split_segments=split_segments,
+                               num_readers=num_readers, data_flag=data_flag):
       outputs = {name: value.numpy() for name, value in predict(batch).items()}
-      if labels:
-        outputs["labels"] = batch["labels"].numpy()
-        if "label_weights" in batch:
-          outputs["label_weights"] = batch["label_weights"].numpy()
-      yield PredictionBatch(video_ids=batch["video_ids"].numpy(), **outputs)
+      yield PredictionBatch(video_ids=batch["video_ids"].numpy(), **outputs,
+                            **_label_outputs(batch, labels))
 
   def close(self):
     self._compiled.clear()
     self._probabilities_fn = None
+
+
+def _read_batches(spec, data_pattern, *, batch_size, skip_corrupt_records, labels,
+                  segment_labels, split_segments, num_readers, data_flag):
+  """The batches (model input format) of `spec`'s features in the records, through
+  `explained_batches`; with split_segments, one row per 5-frame segment."""
+  from yt8m_fusion import inputs as model_inputs
+  from yt8m_fusion import submission
+  spec = dataclasses.replace(spec, segment_labels=bool(segment_labels))
+  if split_segments and not spec.frame_features:
+    raise UserError("--segment_labels needs a frame-level model (trained with "
+                    "--frame_features)")
+  reader_options = {} if num_readers is None else {"num_readers": num_readers}
+  batches = model_inputs.load_batches(
+      data_pattern, spec, batch_size=batch_size, skip_corrupt_records=skip_corrupt_records,
+      require_labels=bool(labels), **reader_options)
+  dataset = batches.dataset
+  if split_segments:
+    dataset = dataset.map(lambda batch: submission.split_into_segments(batch,
+                                                                       spec.feature_names))
+  yield from explained_batches(dataset, data_pattern, spec, data_flag, batches.skip_counter)
+
+
+def _label_outputs(batch, labels):
+  """{labels[, label_weights]} of a batch (numpy) when `labels` were asked, else {}."""
+  if not labels:
+    return {}
+  outputs = {"labels": batch["labels"].numpy()}
+  if "label_weights" in batch:
+    outputs["label_weights"] = batch["label_weights"].numpy()
+  return outputs
 
 
 class KerasPredictor(TensorFlowPredictor):
@@ -382,33 +398,18 @@ class EnsemblePredictor(Predictor):
   def _read_once(self, data_pattern, *, batch_size, skip_corrupt_records, labels,
                  segment_labels, split_segments, num_readers, data_flag):
     """One tf.data pipeline of the union spec; each member computes on its inputs."""
-    from yt8m_fusion import inputs as model_inputs
-    from yt8m_fusion import submission
-    spec = dataclasses.replace(self.spec, segment_labels=bool(segment_labels))
-    if split_segments and not spec.frame_features:
-      raise UserError("--segment_labels needs a frame-level model (trained with "
-                      "--frame_features)")
-    reader_options = {} if num_readers is None else {"num_readers": num_readers}
-    batches = model_inputs.load_batches(
-        data_pattern, spec, batch_size=batch_size, skip_corrupt_records=skip_corrupt_records,
-        require_labels=bool(labels), **reader_options)
-    dataset = batches.dataset
-    if split_segments:
-      dataset = dataset.map(lambda batch: submission.split_into_segments(batch,
-                                                                         spec.feature_names))
-    functions = [member._predict_fn(None) for member in self.members]  # pylint: disable=protected-access
-    for batch in explained_batches(dataset, data_pattern, spec, data_flag,
-                                   batches.skip_counter):
+    # pylint: disable-next=protected-access
+    functions = [member._predict_fn(None) for member in self.members]
+    for batch in _read_batches(self.spec, data_pattern, batch_size=batch_size,
+                               skip_corrupt_records=skip_corrupt_records, labels=labels,
+                               segment_labels=segment_labels, split_segments=split_segments,
+                               num_readers=num_readers, data_flag=data_flag):
       total = None
       for weight, predict in zip(self.weights, functions):
         part = weight * predict(batch)["probabilities"].numpy()
         total = part if total is None else total + part
-      extra = {}
-      if labels:
-        extra["labels"] = batch["labels"].numpy()
-        if "label_weights" in batch:
-          extra["label_weights"] = batch["label_weights"].numpy()
-      yield PredictionBatch(video_ids=batch["video_ids"].numpy(), probabilities=total, **extra)
+      yield PredictionBatch(video_ids=batch["video_ids"].numpy(), probabilities=total,
+                            **_label_outputs(batch, labels))
 
   def _zipped(self, data_pattern, **options):
     """Each member reads the records; the batches must hold the same videos."""
@@ -454,9 +455,9 @@ def union_spec(specs, descriptions):
   features (a UserError says what is expected when they cannot be read together)."""
   levels = {bool(spec.frame_features) for spec in specs}
   if len(levels) != 1:
-    level = lambda spec: "frame-level" if spec.frame_features else "video-level"  # pylint: disable=unnecessary-lambda-assignment
     raise UserError("the ensemble mixes frame-level and video-level models ("
-                    + ", ".join(f"{d}: {level(s)}" for d, s in zip(descriptions, specs))
+                    + ", ".join(f"{d}: {'frame' if s.frame_features else 'video'}-level"
+                                for d, s in zip(descriptions, specs))
                     + "); their records cannot be read together: expected models of one level")
   sizes = {}
   for spec, description in zip(specs, descriptions):

@@ -50,9 +50,7 @@ def define_flags():
          upper_bound=1.0)
   define(flags.DEFINE_integer, "eval_interval_secs", 60,
          "Without --run_once: seconds between looks for a new checkpoint.", lower_bound=1)
-  define(flags.DEFINE_list, "ensemble_weights", None,
-         "--train_dir=A,B,...: one weight per train_dir for the ensemble's weighted mean of "
-         "probabilities (normalized); default: equal weights.")
+  yt8m_flags.define_ensemble_weights_flag()
   define(flags.DEFINE_string, "ensemble_output_dir", "",
          "--train_dir=A,B,...: the folder that gets the ensemble's metrics JSON and "
          "TensorBoard scalars (required for an ensemble).")
@@ -85,10 +83,7 @@ def evaluate_ensemble(train_dirs):
   if not FLAGS.ensemble_output_dir:
     raise UserError("--train_dir with several train_dirs (an ensemble) needs "
                     "--ensemble_output_dir: the folder that gets the ensemble's metrics")
-  if yt8m_flags.explicit_model_flags():
-    raise UserError("model flags apply to one train_dir; an ensemble's members are rebuilt "
-                    "from their own model_flags.json (drop "
-                    f"{', '.join('--' + name for name in sorted(yt8m_flags.explicit_model_flags()))})")
+  yt8m_flags.check_no_model_flags_for_ensemble()
   io_utils.check_writable_dir(FLAGS.ensemble_output_dir, "--ensemble_output_dir")
   with prediction.ensemble(train_dirs, FLAGS.ensemble_weights,
                            max_frames=FLAGS.max_frames) as ensemble:

@@ -66,9 +66,7 @@ def define_flags():
   define(flags.DEFINE_integer, "litert_batch_size", 0,
          "--format=litert: a fixed batch size for the file's inputs; 0: any (LstmModel: 1).",
          lower_bound=0)
-  define(flags.DEFINE_list, "ensemble_weights", None,
-         "--train_dir=A,B,...: one weight per train_dir for the exported ensemble's weighted "
-         "mean of probabilities (normalized); default: equal weights.")
+  yt8m_flags.define_ensemble_weights_flag()
   define(flags.DEFINE_string, "vocabulary_file", "",
          "vocabulary.csv (Index,Name) stored in the .tflite file. Empty: the vocabulary.csv "
          "beside the data the model was evaluated on, if there is one.")
@@ -144,10 +142,7 @@ def export_ensemble(train_dirs):
     if FLAGS[flag].present:
       raise UserError(f"--{flag} is for --format=litert; an ensemble is exported as a "
                       "SavedModel")
-  if yt8m_flags.explicit_model_flags():
-    raise UserError("model flags apply to one train_dir; an ensemble's members are rebuilt "
-                    "from their own model_flags.json (drop "
-                    f"{', '.join('--' + n for n in sorted(yt8m_flags.explicit_model_flags()))})")
+  yt8m_flags.check_no_model_flags_for_ensemble()
   weights = prediction.ensemble_weights(FLAGS.ensemble_weights, len(train_dirs))
   members = []
   try:

@@ -70,10 +70,7 @@ def define_program_flags():
   define(flags.DEFINE_string, "litert_model", "",
          "Use this LiteRT file (python -m yt8m_fusion.export --format=litert) instead of a "
          "checkpoint: predicts with the ai_edge_litert interpreter, without TensorFlow.")
-  define(flags.DEFINE_list, "ensemble_weights", None,
-         "With several comma-separated models (--train_dir=A,B, --saved_model_dir=X,Y or "
-         "--litert_model=P,Q): one weight per model for the ensemble's weighted mean of "
-         "probabilities (normalized); default: equal weights.")
+  yt8m_flags.define_ensemble_weights_flag()
   define(flags.DEFINE_integer, "litert_num_threads", 0,
          "--litert_model: interpreter threads; 0: one per CPU core.", lower_bound=0)
 
@@ -109,10 +106,8 @@ def load_ensemble(flag, paths):
     raise UserError(f"--segment_labels works with --train_dir, not --{flag}")
   if FLAGS.output_model_tgz:
     raise UserError("--output_model_tgz writes one model; it cannot hold an ensemble")
-  if flag == "train_dir" and yt8m_flags.explicit_model_flags():
-    raise UserError("model flags apply to one train_dir; an ensemble's members are rebuilt "
-                    "from their own model_flags.json (drop "
-                    f"{', '.join('--' + n for n in sorted(yt8m_flags.explicit_model_flags()))})")
+  if flag == "train_dir":
+    yt8m_flags.check_no_model_flags_for_ensemble()
   for path in paths:
     check_source_kind(flag, path)
   return prediction.ensemble(paths, FLAGS.ensemble_weights, max_frames=FLAGS.max_frames,

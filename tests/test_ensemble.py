@@ -230,3 +230,19 @@ def test_an_ensemble_of_litert_files_runs_without_tensorflow(members, expected, 
   run_program("inference.py", f"--litert_model={','.join(paths)}", "--ensemble_weights=3,1",
               f"--input_data_pattern={REAL_VALIDATE}", f"--output_file={output}", "--top_k=3")
   assert len(_read_csv(output)) == len(got)
+
+
+def test_programs_say_what_an_ensemble_needs(tmp_path):
+  members = f"--train_dir={tmp_path / 'a'},{tmp_path / 'b'}"
+  cases = [
+      (("eval.py", members, "--run_once"), "needs --ensemble_output_dir"),
+      (("yt8m_fusion.export", members, "--format=litert", f"--output_file={tmp_path / 'x'}"),
+       "is exported with --format=saved_model"),
+      (("yt8m_fusion.export", members, "--format=saved_model"), "needs --export_dir"),
+  ]
+  for args, expected_text in cases:
+    result = run_program(*args, check=False)
+    assert result.returncode != 0, args
+    errors = [line for line in result.stderr.splitlines() if expected_text in line]
+    assert errors, (args, result.stderr[-2000:])
+  assert not os.listdir(tmp_path)

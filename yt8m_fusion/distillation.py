@@ -97,7 +97,8 @@ def parse_teachers(paths, weights=None, flag="--teacher"):
 
 
 class TeacherEnsemble:
-  """The weighted mean of several teachers' probabilities (one teacher: its own).
+  """The weighted mean of several teachers' probabilities (one teacher: its own), computed by
+  `prediction.EnsemblePredictor`.
 
   Members read the same records in the same order; a member whose batch holds the same
   videos in another order is realigned by video id.
@@ -105,49 +106,42 @@ class TeacherEnsemble:
 
   def __init__(self, teachers, *, max_frames=300):
     self.teachers = tuple(teachers)
-    self.predictors = []
+    predictors = []
     try:
       for teacher in self.teachers:
-        self.predictors.append(prediction.load(teacher.path, max_frames=max_frames))
+        predictors.append(prediction.load(teacher.path, max_frames=max_frames))
     except BaseException:
-      self.close()
+      for predictor in predictors:
+        predictor.close()
       raise
-    sizes = {p.num_classes for p in self.predictors}
+    sizes = {p.num_classes for p in predictors}
     if len(sizes) != 1:
+      for predictor in predictors:
+        predictor.close()
       raise UserError("the teachers predict different numbers of classes: " + ", ".join(
-          f"{t.path} ({p.num_classes})" for t, p in zip(self.teachers, self.predictors)))
-    self.num_classes = sizes.pop()
-    total = sum(t.weight for t in self.teachers)
-    self.weights = [t.weight / total for t in self.teachers]
+          f"{t.path} ({p.num_classes})" for t, p in zip(self.teachers, predictors)))
+    try:
+      self.ensemble = prediction.EnsemblePredictor(predictors,
+                                                   [t.weight for t in self.teachers])
+    except BaseException:
+      for predictor in predictors:
+        predictor.close()
+      raise
+    self.num_classes = self.ensemble.num_classes
+    self.weights = self.ensemble.weights
+
+  @property
+  def predictors(self):
+    return self.ensemble.members
 
   def predictions(self, data_pattern, *, batch_size=512, data_flag="--train_data_pattern"):
     """Yields (video_ids bytes [N], probabilities float32 [N, C]) per batch."""
-    streams = [p.predictions(data_pattern, batch_size=batch_size, data_flag=data_flag)
-               for p in self.predictors]
-    for batches in zip(*streams, strict=True):
-      video_ids = np.asarray(batches[0].video_ids)
-      total = np.zeros_like(batches[0].probabilities, dtype=np.float32)
-      for weight, batch, teacher in zip(self.weights, batches, self.teachers):
-        total += weight * _aligned(batch, video_ids, teacher)
-      yield video_ids, total
+    for batch in self.ensemble.predictions(data_pattern, batch_size=batch_size,
+                                           data_flag=data_flag):
+      yield np.asarray(batch.video_ids), batch.probabilities
 
   def close(self):
-    for predictor in self.predictors:
-      predictor.close()
-    self.predictors = []
-
-
-def _aligned(batch, video_ids, teacher):
-  """batch.probabilities in the order of `video_ids`."""
-  ids = np.asarray(batch.video_ids)
-  if np.array_equal(ids, video_ids):
-    return batch.probabilities
-  order = {video_id: row for row, video_id in enumerate(ids)}
-  try:
-    return batch.probabilities[[order[video_id] for video_id in video_ids]]
-  except KeyError:
-    raise UserError(f"teacher {teacher.path} read the records in another order than the first "
-                    "teacher; give teachers of one kind (train_dirs or exports)") from None
+    self.ensemble.close()
 
 
 # ----------------------------------------------------------------------------------------

@@ -64,9 +64,10 @@ def summary_line(step, results):
           f"Avg_Loss: {results['avg_loss']:f} | num_classes: {len(results['aps'])}")
 
 
-def write_results(train_dir, step, results, extra=None, segment_labels=False):
-  """eval/metrics-<step>.json, eval/metrics.json (latest) and TensorBoard scalars."""
-  folder = train_dir_lib.eval_dir(train_dir)
+def write_results(train_dir, step, results, extra=None, segment_labels=False, folder=None):
+  """eval/metrics-<step>.json, eval/metrics.json (latest) and TensorBoard scalars; `folder`:
+  where they go instead of train_dir/eval (an ensemble's --ensemble_output_dir)."""
+  folder = folder or train_dir_lib.eval_dir(train_dir)
   tf.io.gfile.makedirs(folder)
   record = {key: value for key, value in results.items() if key != "aps"}
   record.update({"step": int(step), "segment_labels": bool(segment_labels)})

@@ -11,6 +11,9 @@ all class probabilities (what an ensemble averages), and on request the labels (
 and the top-k (the CSV). A data error met while reading becomes one `UserError` line naming
 the file and the feature (`explained_batches`, the one place that explains them).
 
+`EnsemblePredictor` (`ensemble(paths, weights)`) averages several predictors' probabilities,
+optionally weighted (docs/ENSEMBLES.md).
+
 Predictors that run the model with TensorFlow (a Keras model, a train_dir, a .tgz, a
 SavedModel) read with `yt8m_fusion.data`; the LiteRT predictor reads with
 `yt8m_fusion.litert.records` and never imports TensorFlow.
@@ -198,33 +201,49 @@ class TensorFlowPredictor(Predictor):
   def predictions(self, data_pattern, *, batch_size=512, skip_corrupt_records=False,
                   top_k=None, top_k_classes=None, labels=False, segment_labels=False,
                   split_segments=False, num_readers=None, data_flag=DEFAULT_DATA_FLAG):
-    from yt8m_fusion import inputs as model_inputs
-    from yt8m_fusion import submission
-    spec = dataclasses.replace(self.spec, segment_labels=bool(segment_labels))
-    if split_segments and not spec.frame_features:
-      raise UserError("--segment_labels needs a frame-level model (trained with "
-                      "--frame_features)")
-    reader_options = {} if num_readers is None else {"num_readers": num_readers}
-    batches = model_inputs.load_batches(
-        data_pattern, spec, batch_size=batch_size, skip_corrupt_records=skip_corrupt_records,
-        require_labels=bool(labels), **reader_options)
-    dataset = batches.dataset
-    if split_segments:
-      dataset = dataset.map(lambda batch: submission.split_into_segments(batch,
-                                                                         spec.feature_names))
     predict = self._predict_fn(min(top_k, self.num_classes) if top_k else None, top_k_classes)
-    for batch in explained_batches(dataset, data_pattern, spec, data_flag,
-                                   batches.skip_counter):
+    for batch in _read_batches(self.spec, data_pattern, batch_size=batch_size,
+                               skip_corrupt_records=skip_corrupt_records, labels=labels,
+                               segment_labels=segment_labels, split_segments=split_segments,
+                               num_readers=num_readers, data_flag=data_flag):
       outputs = {name: value.numpy() for name, value in predict(batch).items()}
-      if labels:
-        outputs["labels"] = batch["labels"].numpy()
-        if "label_weights" in batch:
-          outputs["label_weights"] = batch["label_weights"].numpy()
-      yield PredictionBatch(video_ids=batch["video_ids"].numpy(), **outputs)
+      yield PredictionBatch(video_ids=batch["video_ids"].numpy(), **outputs,
+                            **_label_outputs(batch, labels))
 
   def close(self):
     self._compiled.clear()
     self._probabilities_fn = None
+
+
+def _read_batches(spec, data_pattern, *, batch_size, skip_corrupt_records, labels,
+                  segment_labels, split_segments, num_readers, data_flag):
+  """The batches (model input format) of `spec`'s features in the records, through
+  `explained_batches`; with split_segments, one row per 5-frame segment."""
+  from yt8m_fusion import inputs as model_inputs
+  from yt8m_fusion import submission
+  spec = dataclasses.replace(spec, segment_labels=bool(segment_labels))
+  if split_segments and not spec.frame_features:
+    raise UserError("--segment_labels needs a frame-level model (trained with "
+                    "--frame_features)")
+  reader_options = {} if num_readers is None else {"num_readers": num_readers}
+  batches = model_inputs.load_batches(
+      data_pattern, spec, batch_size=batch_size, skip_corrupt_records=skip_corrupt_records,
+      require_labels=bool(labels), **reader_options)
+  dataset = batches.dataset
+  if split_segments:
+    dataset = dataset.map(lambda batch: submission.split_into_segments(batch,
+                                                                       spec.feature_names))
+  yield from explained_batches(dataset, data_pattern, spec, data_flag, batches.skip_counter)
+
+
+def _label_outputs(batch, labels):
+  """{labels[, label_weights]} of a batch (numpy) when `labels` were asked, else {}."""
+  if not labels:
+    return {}
+  outputs = {"labels": batch["labels"].numpy()}
+  if "label_weights" in batch:
+    outputs["label_weights"] = batch["label_weights"].numpy()
+  return outputs
 
 
 class KerasPredictor(TensorFlowPredictor):
@@ -260,8 +279,11 @@ class SavedModelPredictor(TensorFlowPredictor):
                       "complete export folder train_dir/export/<step>") from None
     signature = self._loaded.signatures[export.PROBABILITIES_SIGNATURE]
     self.path = path
+    self.ensemble_info = export.read_ensemble_info(path)  # None: one model
+    model_name = config.model if self.ensemble_info is None else "ensemble of " + " + ".join(
+        member["model_flags"]["model"] for member in self.ensemble_info["members"])
     super().__init__(lambda inputs: signature(**inputs)["probabilities"], config,
-                     max_frames=max_frames, description=f"{path} ({config.model})",
+                     max_frames=max_frames, description=f"{path} ({model_name})",
                      compile_fn=False)
 
   def close(self):
@@ -310,6 +332,159 @@ class LiteRTPredictor(Predictor):
 
   def close(self):
     self.model = None
+
+
+class EnsemblePredictor(Predictor):
+  """The weighted mean of several predictors' probabilities (an ensemble).
+
+  Members may be different models of one level (all video-level or all frame-level): the
+  records must hold the union of their features (`spec`). When every member runs with
+  TensorFlow the records are read once, each member taking its own inputs from the batch;
+  otherwise (a LiteRT member) each member reads them and the video ids must agree batch by
+  batch. With only LiteRT members no TensorFlow is imported.
+
+  Attributes:
+    members: the member predictors (closed with the ensemble).
+    weights: float, one per member, summing to 1.
+  """
+
+  def __init__(self, members, weights=None):
+    """`weights`: one non-negative number per member (normalized); None: equal weights."""
+    self.members = list(members)
+    if not self.members:
+      raise UserError("an ensemble needs at least one model")
+    self.weights = ensemble_weights(weights, len(self.members))
+    described = ", ".join(f"{member.description}: {member.num_classes}" for member in self.members)
+    if len({member.num_classes for member in self.members}) != 1:
+      raise UserError("the ensemble's models predict different numbers of classes "
+                      f"({described}); expected models trained on one vocabulary")
+    self.num_classes = self.members[0].num_classes
+    self.spec = union_spec([member.spec for member in self.members],
+                           [member.description for member in self.members])
+    self.config = None
+    self.description = "ensemble of " + " + ".join(
+        f"{weight:.3g} x {member.description}" for weight, member in
+        zip(self.weights, self.members))
+
+  @property
+  def reads_once(self):
+    """True when one TensorFlow pipeline feeds every member."""
+    return all(isinstance(member, TensorFlowPredictor) for member in self.members)
+
+  def predict_batch(self, inputs):
+    total = None
+    for weight, member in zip(self.weights, self.members):
+      names = member.spec.model_input_names
+      part = weight * np.asarray(member.predict_batch({n: inputs[n] for n in names}), np.float32)
+      total = part if total is None else total + part
+    return total
+
+  def predictions(self, data_pattern, *, batch_size=512, skip_corrupt_records=False,
+                  top_k=None, top_k_classes=None, labels=False, segment_labels=False,
+                  split_segments=False, num_readers=None, data_flag=DEFAULT_DATA_FLAG):
+    options = dict(batch_size=batch_size, skip_corrupt_records=skip_corrupt_records,
+                   labels=labels, segment_labels=segment_labels, split_segments=split_segments,
+                   num_readers=num_readers, data_flag=data_flag)
+    batches = (self._read_once(data_pattern, **options) if self.reads_once
+               else self._zipped(data_pattern, **options))
+    mask = None if top_k_classes is None else _class_mask(top_k_classes, self.num_classes)
+    for batch in batches:
+      if top_k:
+        ranked = batch.probabilities if mask is None else batch.probabilities * mask
+        indexes, scores = submission_format.top_k_numpy(ranked, min(top_k, self.num_classes))
+        batch = dataclasses.replace(batch, top_indexes=indexes, top_scores=scores)
+      yield batch
+
+  def _read_once(self, data_pattern, *, batch_size, skip_corrupt_records, labels,
+                 segment_labels, split_segments, num_readers, data_flag):
+    """One tf.data pipeline of the union spec; each member computes on its inputs."""
+    # pylint: disable-next=protected-access
+    functions = [member._predict_fn(None) for member in self.members]
+    for batch in _read_batches(self.spec, data_pattern, batch_size=batch_size,
+                               skip_corrupt_records=skip_corrupt_records, labels=labels,
+                               segment_labels=segment_labels, split_segments=split_segments,
+                               num_readers=num_readers, data_flag=data_flag):
+      total = None
+      for weight, predict in zip(self.weights, functions):
+        part = weight * predict(batch)["probabilities"].numpy()
+        total = part if total is None else total + part
+      yield PredictionBatch(video_ids=batch["video_ids"].numpy(), probabilities=total,
+                            **_label_outputs(batch, labels))
+
+  def _zipped(self, data_pattern, **options):
+    """Each member reads the records; the batches must hold the same videos."""
+    streams = [member.predictions(data_pattern, **options) for member in self.members]
+    for batches in zip(*streams, strict=True):
+      first = batches[0]
+      video_ids = np.asarray(first.video_ids)
+      total = np.zeros_like(first.probabilities, dtype=np.float32)
+      for weight, batch, member in zip(self.weights, batches, self.members):
+        total += weight * _aligned_probabilities(batch, video_ids, member, self.members[0])
+      yield dataclasses.replace(first, probabilities=total, top_indexes=None, top_scores=None)
+
+  def close(self):
+    for member in self.members:
+      member.close()
+    self.members = []
+
+
+def ensemble_weights(weights, num_members):
+  """`weights` (numbers or their strings; None: equal) as floats summing to 1; a UserError
+  for a bad count or value."""
+  if weights is None:
+    return [1.0 / num_members] * num_members
+  try:
+    weights = [float(weight) for weight in weights]
+  except (TypeError, ValueError):
+    raise UserError(f"--ensemble_weights={','.join(map(str, weights))}: expected "
+                    "comma-separated numbers") from None
+  if len(weights) != num_members:
+    raise UserError(f"--ensemble_weights has {len(weights)} weights for {num_members} models; "
+                    "expected one weight per model, in the models' order")
+  if any(weight < 0 or not np.isfinite(weight) for weight in weights):
+    raise UserError(f"--ensemble_weights={','.join(f'{w:g}' for w in weights)}: expected "
+                    "non-negative weights")
+  total = sum(weights)
+  if total <= 0:
+    raise UserError("--ensemble_weights are all 0; expected at least one positive weight")
+  return [weight / total for weight in weights]
+
+
+def union_spec(specs, descriptions):
+  """The DataSpec of records that every member's spec can read: one level, the union of the
+  features (a UserError says what is expected when they cannot be read together)."""
+  levels = {bool(spec.frame_features) for spec in specs}
+  if len(levels) != 1:
+    raise UserError("the ensemble mixes frame-level and video-level models ("
+                    + ", ".join(f"{d}: {'frame' if s.frame_features else 'video'}-level"
+                                for d, s in zip(descriptions, specs))
+                    + "); their records cannot be read together: expected models of one level")
+  sizes = {}
+  for spec, description in zip(specs, descriptions):
+    for name, size in zip(spec.feature_names, spec.feature_sizes):
+      if sizes.setdefault(name, size) != size:
+        raise UserError(f"the ensemble's models read the feature {name} with different sizes "
+                        f"({sizes[name]} and {size} in {description}); expected one size")
+  max_frames = {spec.max_frames for spec in specs}
+  if len(max_frames) != 1 and levels == {True}:
+    raise UserError(f"the ensemble's frame-level models read different --max_frames "
+                    f"({', '.join(map(str, sorted(max_frames)))}); expected one")
+  return dataclasses.replace(specs[0], feature_names=tuple(sizes),
+                             feature_sizes=tuple(sizes.values()))
+
+
+def _aligned_probabilities(batch, video_ids, member, first):
+  """batch.probabilities in the order of `video_ids` (the first member's batch)."""
+  ids = np.asarray(batch.video_ids)
+  if np.array_equal(ids, video_ids):
+    return batch.probabilities
+  order = {video_id: row for row, video_id in enumerate(ids)}
+  try:
+    return batch.probabilities[[order[video_id] for video_id in video_ids]]
+  except KeyError:
+    raise UserError(f"{member.description} read the records in another order than "
+                    f"{first.description}; expected members that read records alike (give "
+                    "models of one kind: train_dirs, exports or LiteRT files)") from None
 
 
 def _class_mask(class_indexes, num_classes):
@@ -385,6 +560,26 @@ def load(path, *, untar_dir=None, num_threads=None, max_frames=300):
   if kind == "saved_model":
     return from_saved_model(path, max_frames=max_frames)
   return from_train_dir(path, max_frames=max_frames)
+
+
+def ensemble(paths, weights=None, *, untar_dir=None, num_threads=None, max_frames=300):
+  """The EnsemblePredictor of the models at `paths` (each loaded by `load`); one path: that
+  model's own predictor when `weights` is None."""
+  paths = list(paths)
+  if len(paths) == 1 and weights is None:
+    return load(paths[0], untar_dir=untar_dir, num_threads=num_threads, max_frames=max_frames)
+  ensemble_weights(weights, len(paths))  # a bad count fails before any model loads
+  members = []
+  try:
+    for index, path in enumerate(paths):
+      member_untar_dir = None if untar_dir is None else os.path.join(untar_dir, str(index))
+      members.append(load(path, untar_dir=member_untar_dir, num_threads=num_threads,
+                          max_frames=max_frames))
+    return EnsemblePredictor(members, weights)
+  except BaseException:
+    for member in members:
+      member.close()
+    raise
 
 
 def source_kind(path):

@@ -6,6 +6,10 @@
 Rebuilds the model from train_dir/model_flags.json, so no model flag needs repeating.
 Without --run_once it evaluates each new checkpoint as training writes it. Results go to
 train_dir/eval/metrics-<step>.json (and metrics.json, the latest) and TensorBoard.
+
+An ensemble: --train_dir=A,B [--ensemble_weights=0.6,0.4] --ensemble_output_dir=DIR
+--run_once evaluates the weighted mean of the latest checkpoints' probabilities and writes
+DIR/metrics-<step>.json (step: the members' highest) and DIR/metrics.json (docs/ENSEMBLES.md).
 """
 
 import logging
@@ -46,6 +50,10 @@ def define_flags():
          upper_bound=1.0)
   define(flags.DEFINE_integer, "eval_interval_secs", 60,
          "Without --run_once: seconds between looks for a new checkpoint.", lower_bound=1)
+  yt8m_flags.define_ensemble_weights_flag()
+  define(flags.DEFINE_string, "ensemble_output_dir", "",
+         "--train_dir=A,B,...: the folder that gets the ensemble's metrics JSON and "
+         "TensorBoard scalars (required for an ensemble).")
   define(flags.DEFINE_integer, "eval_timeout_secs", None,
          "Without --run_once: stop after this many seconds without a new checkpoint "
          "(default: wait forever).", lower_bound=1)
@@ -57,10 +65,65 @@ def load_config():
                                     yt8m_flags.explicit_model_flags(), FLAGS.train_dir)
 
 
+def ensemble_train_dirs():
+  """The train_dirs of --train_dir=A,B,... (one: a single model, [])."""
+  train_dirs = [path.strip() for path in FLAGS.train_dir.split(",") if path.strip()]
+  return train_dirs if len(train_dirs) > 1 else []
+
+
+def evaluate_ensemble(train_dirs):
+  """--train_dir=A,B,... --run_once: the metrics of the weighted mean of the members'
+  probabilities at their latest checkpoints, written to --ensemble_output_dir."""
+  from yt8m_fusion import evaluation  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion import losses  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion import prediction  # pylint: disable=import-outside-toplevel
+  if not FLAGS.run_once:
+    raise UserError("--train_dir with several train_dirs (an ensemble) needs --run_once: "
+                    "evaluate the ensemble once its members have finished training")
+  if not FLAGS.ensemble_output_dir:
+    raise UserError("--train_dir with several train_dirs (an ensemble) needs "
+                    "--ensemble_output_dir: the folder that gets the ensemble's metrics")
+  yt8m_flags.check_no_model_flags_for_ensemble()
+  io_utils.check_writable_dir(FLAGS.ensemble_output_dir, "--ensemble_output_dir")
+  with prediction.ensemble(train_dirs, FLAGS.ensemble_weights,
+                           max_frames=FLAGS.max_frames) as ensemble:
+    pattern = (FLAGS.eval_data_pattern or
+               common.demo_patterns(ensemble.spec.frame_features)["validate"])
+    logging.info("Evaluating the %s", ensemble.description)
+    batches = ensemble.predictions(pattern, batch_size=FLAGS.batch_size, labels=True,
+                                   segment_labels=FLAGS.segment_labels,
+                                   num_readers=FLAGS.num_readers,
+                                   skip_corrupt_records=FLAGS.skip_corrupt_records,
+                                   data_flag="--eval_data_pattern")
+    label_loss = ensemble.members[0].config.label_loss
+    results = evaluation.compute_metrics(
+        batches, ensemble.num_classes, losses.get_loss(label_loss), top_k=FLAGS.top_k,
+        f1_threshold=FLAGS.f1_threshold, segment_labels=FLAGS.segment_labels)
+    checkpoints = [member.checkpoint for member in ensemble.members]
+    step = max(train_dir_lib.checkpoint_step(path) for path in checkpoints)
+    evaluation.write_results(
+        FLAGS.ensemble_output_dir, step, results, segment_labels=FLAGS.segment_labels,
+        folder=FLAGS.ensemble_output_dir,
+        extra={"model": "ensemble", "data_pattern": pattern, "label_loss": label_loss,
+               "members": [{"train_dir": path, "checkpoint": checkpoint,
+                            "model": member.config.model, "weight": weight}
+                           for path, checkpoint, member, weight in
+                           zip(train_dirs, checkpoints, ensemble.members, ensemble.weights)]})
+  logging.info(evaluation.summary_line(step, results))
+  logging.info("Wrote %s", FLAGS.ensemble_output_dir)
+
+
 def main(argv):
   if len(argv) > 1:
     raise UserError(f"unexpected arguments {' '.join(argv[1:])}; flags are written --name=value")
   common.setup_logging()
+  train_dirs = ensemble_train_dirs()
+  if train_dirs:
+    evaluate_ensemble(train_dirs)
+    return
+  for flag in ("ensemble_weights", "ensemble_output_dir"):
+    if FLAGS[flag].present:
+      raise UserError(f"--{flag} is for an ensemble: give several --train_dir=A,B,...")
   config = load_config()
   io_utils.check_writable_dir(FLAGS.train_dir, "--train_dir")  # results go to train_dir/eval
   pattern = FLAGS.eval_data_pattern or common.demo_patterns(config.frame_features)["validate"]

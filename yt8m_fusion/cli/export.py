@@ -8,6 +8,12 @@ Rebuilds the model from train_dir/model_flags.json and its latest checkpoint (as
 does). --format=litert writes one .tflite file of LiteRT built-in ops, with the model flags
 and vocabulary inside (run it with inference.py --litert_model, docs/ON_DEVICE.md);
 --format=saved_model writes --export_dir/<step>/, the SavedModel train.py writes.
+
+An ensemble: --train_dir=A,B [--ensemble_weights=0.6,0.4] --format=saved_model
+--export_dir=DIR writes ONE SavedModel (DIR/<the members' highest step>/) of the weighted mean
+of the members' probabilities, with the signatures of a single model's export
+(docs/ENSEMBLES.md). LiteRT files of an ensemble are not written: export each member and give
+them to inference.py --litert_model=P,Q.
 """
 
 import itertools
@@ -60,6 +66,7 @@ def define_flags():
   define(flags.DEFINE_integer, "litert_batch_size", 0,
          "--format=litert: a fixed batch size for the file's inputs; 0: any (LstmModel: 1).",
          lower_bound=0)
+  yt8m_flags.define_ensemble_weights_flag()
   define(flags.DEFINE_string, "vocabulary_file", "",
          "vocabulary.csv (Index,Name) stored in the .tflite file. Empty: the vocabulary.csv "
          "beside the data the model was evaluated on, if there is one.")
@@ -121,10 +128,51 @@ def evaluated_data_pattern(train_dir):
     return ""
 
 
+def export_ensemble(train_dirs):
+  """--train_dir=A,B,...: one SavedModel of the members' weighted mean."""
+  from yt8m_fusion import prediction  # pylint: disable=import-outside-toplevel
+  if FLAGS.format != "saved_model":
+    raise UserError("--train_dir with several train_dirs (an ensemble) is exported with "
+                    "--format=saved_model; for LiteRT export each member and give the files "
+                    "to inference.py --litert_model=P,Q")
+  if not FLAGS.export_dir:
+    raise UserError("--train_dir with several train_dirs (an ensemble) needs --export_dir: "
+                    "no single train_dir owns the ensemble's SavedModel")
+  for flag in ("output_file", "quantization"):
+    if FLAGS[flag].present:
+      raise UserError(f"--{flag} is for --format=litert; an ensemble is exported as a "
+                      "SavedModel")
+  yt8m_flags.check_no_model_flags_for_ensemble()
+  weights = prediction.ensemble_weights(FLAGS.ensemble_weights, len(train_dirs))
+  members = []
+  try:
+    for train_dir in train_dirs:
+      members.append(prediction.from_train_dir(train_dir, max_frames=FLAGS.max_frames))
+    ensemble = prediction.EnsemblePredictor(members, weights)  # checks they fit together
+    steps = [train_dir_lib.checkpoint_step(member.checkpoint) for member in members]
+    logging.info("Exporting the %s", ensemble.description)
+    path = export.export_ensemble_saved_model(
+        [member.model for member in members], [member.config for member in members],
+        ensemble.weights, FLAGS.export_dir, max(steps), max_frames=FLAGS.max_frames,
+        members=[{"train_dir": train_dir, "checkpoint": member.checkpoint} for
+                 train_dir, member in zip(train_dirs, members)])
+  finally:
+    for member in members:
+      member.close()
+  print(f"SavedModel for TF Serving (an ensemble of {len(train_dirs)} models): {path}",
+        flush=True)
+
+
 def main(argv):
   if len(argv) > 1:
     raise UserError(f"unexpected arguments {' '.join(argv[1:])}; flags are written --name=value")
   common.setup_logging()
+  train_dirs = [path.strip() for path in FLAGS.train_dir.split(",") if path.strip()]
+  if len(train_dirs) > 1:
+    export_ensemble(train_dirs)
+    return
+  if FLAGS.ensemble_weights:
+    raise UserError("--ensemble_weights is for an ensemble: give several --train_dir=A,B,...")
   config = load_config()
   if FLAGS.format == "litert":
     io_utils.check_writable_file(FLAGS.output_file, "--output_file")

@@ -172,3 +172,19 @@ def explicit_model_flags():
   names = ["model", "feature_names", "feature_sizes", "frame_features", "label_loss",
            "num_classes", *registry.hparam_flags()]
   return {name for name in names if explicitly_set(name)}
+
+
+def define_ensemble_weights_flag():
+  """--ensemble_weights of eval.py, inference.py and the export (docs/ENSEMBLES.md)."""
+  define_once(flags.DEFINE_list, "ensemble_weights", None,
+              "With several comma-separated models (an ensemble): one weight per model for the "
+              "weighted mean of their probabilities (normalized); default: equal weights.")
+
+
+def check_no_model_flags_for_ensemble():
+  """An ensemble's members are rebuilt from their own model_flags.json: a model flag on the
+  command line is a one-line UserError."""
+  given = sorted(explicit_model_flags())
+  if given:
+    raise UserError("model flags apply to one train_dir; an ensemble's members are rebuilt "
+                    f"from their own model_flags.json (drop {', '.join('--' + n for n in given)})")

@@ -12,6 +12,10 @@ predictions into the CSV. The CSV is written to a temporary file and renamed: no
 With --vocabulary_file it also writes the predictions with class names for a person to read
 (yt8m_fusion.core.vocabulary; docs/REPORTS.md).
 
+An ensemble: --train_dir=A,B, --saved_model_dir=X,Y or --litert_model=P,Q (one kind per
+command) writes the CSV of the weighted mean of the models' probabilities
+(--ensemble_weights=0.6,0.4; default equal), docs/ENSEMBLES.md.
+
 With --litert_model the program never imports TensorFlow (nor Keras): the ai_edge_litert
 interpreter predicts and yt8m_fusion.litert reads the records, so it runs where only
 ai-edge-litert is installed. The other paths import TensorFlow when they run.
@@ -68,6 +72,7 @@ def define_program_flags():
   define(flags.DEFINE_string, "litert_model", "",
          "Use this LiteRT file (python -m yt8m_fusion.export --format=litert) instead of a "
          "checkpoint: predicts with the ai_edge_litert interpreter, without TensorFlow.")
+  yt8m_flags.define_ensemble_weights_flag()
   define(flags.DEFINE_integer, "litert_num_threads", 0,
          "--litert_model: interpreter threads; 0: one per CPU core.", lower_bound=0)
   define(flags.DEFINE_string, "vocabulary_file", "",
@@ -87,12 +92,58 @@ def check_one_model_source():
                     + (f" (got {', '.join('--' + name for name in given)})" if given else ""))
 
 
+def ensemble_paths():
+  """(flag name, [paths]) of the model source flag given several comma-separated models, or
+  (None, []) for one model; --ensemble_weights without an ensemble is an error."""
+  for name in MODEL_SOURCE_FLAGS:
+    paths = [path.strip() for path in getattr(FLAGS, name).split(",") if path.strip()]
+    if len(paths) > 1:
+      if name == "input_model_tgz":
+        raise UserError("--input_model_tgz takes one archive; an ensemble is given as "
+                        "--train_dir=A,B, --saved_model_dir=X,Y or --litert_model=P,Q")
+      return name, paths
+  if FLAGS.ensemble_weights:
+    raise UserError("--ensemble_weights is for an ensemble: give several models, e.g. "
+                    "--train_dir=A,B")
+  return None, []
+
+
+def load_ensemble(flag, paths):
+  """The EnsemblePredictor of --<flag>=A,B,..."""
+  from yt8m_fusion import prediction
+  if FLAGS.segment_labels and flag != "train_dir":
+    raise UserError(f"--segment_labels works with --train_dir, not --{flag}")
+  if FLAGS.output_model_tgz:
+    raise UserError("--output_model_tgz writes one model; it cannot hold an ensemble")
+  if flag == "train_dir":
+    yt8m_flags.check_no_model_flags_for_ensemble()
+  for path in paths:
+    check_source_kind(flag, path)
+  return prediction.ensemble(paths, FLAGS.ensemble_weights, max_frames=FLAGS.max_frames,
+                             num_threads=FLAGS.litert_num_threads or None)
+
+
+def check_source_kind(flag, path):
+  """A member of --<flag>=A,B is of that flag's kind (a UserError says what it is)."""
+  from yt8m_fusion import prediction
+  expected = {"train_dir": "train_dir", "saved_model_dir": "saved_model",
+              "litert_model": "litert"}[flag]
+  kind = prediction.source_kind(path)
+  if kind != expected:
+    raise UserError(f"--{flag}: {path} is a {kind}, not a {expected}; an ensemble's models "
+                    "are all given with one flag")
+
+
 def load_predictor():
-  """The predictor of --train_dir, --input_model_tgz or --saved_model_dir."""
+  """The predictor of --train_dir, --input_model_tgz or --saved_model_dir (several
+  comma-separated: their ensemble)."""
   from yt8m_fusion import export
   from yt8m_fusion import prediction
   from yt8m_fusion import train_dir as train_dir_lib
   check_one_model_source()
+  flag, paths = ensemble_paths()
+  if paths:
+    return load_ensemble(flag, paths)
   if FLAGS.saved_model_dir:
     export.read_export_config(FLAGS.saved_model_dir)  # a UserError names what it is instead
     if FLAGS.segment_labels:
@@ -195,8 +246,11 @@ def litert_main():
   if FLAGS.output_model_tgz:
     raise UserError("--output_model_tgz needs --train_dir or --input_model_tgz")
   files.check_writable_file(FLAGS.output_file, "--output_file")
-  with prediction.from_litert(FLAGS.litert_model,
-                              num_threads=FLAGS.litert_num_threads or None) as predictor:
+  _, paths = ensemble_paths()
+  for path in paths:
+    check_source_kind("litert_model", path)
+  with prediction.ensemble(paths or [FLAGS.litert_model], FLAGS.ensemble_weights,
+                           num_threads=FLAGS.litert_num_threads or None) as predictor:
     max_frames = predictor.spec.max_frames
     if predictor.spec.frame_features and FLAGS["max_frames"].present and \
         FLAGS.max_frames != max_frames:

@@ -3,6 +3,9 @@
     export/<step>/                numeric version folder (TF Serving's layout)
       saved_model.pb, variables/
       assets.extra/model_flags.json   the ModelConfig (TF Serving ignores assets.extra)
+      assets.extra/ensemble.json      an ensemble's members (model_flags, checkpoint) and
+                                      weights; its model_flags.json then holds the union of
+                                      the members' features (the records it reads)
 
 Signatures:
   serving_default   example_bytes: string [N] serialized tf.Example (video-level) or
@@ -14,6 +17,8 @@ Parsing, dequantization and normalization are inside the graph: no Python is nee
 serve, and no yt8m_fusion import to load it.
 """
 
+import dataclasses
+import json
 import logging
 import os
 import uuid
@@ -72,8 +77,69 @@ def build_export_archive(model, config, max_frames=300):
   return archive
 
 
-def export_saved_model(model, config, export_base, step, max_frames=300):
-  """Writes export_base/<step>/ whole or not at all; returns its path."""
+ENSEMBLE_FILE = "ensemble.json"
+
+
+def ensemble_config(configs):
+  """The ModelConfig an ensemble export reads records with: the first member's, with the
+  union of the members' features (`prediction.union_spec` checks they can be read
+  together)."""
+  sizes = {}
+  for config in configs:
+    sizes.update((name, size) for name, size in zip(config.feature_names, config.feature_sizes)
+                 if name not in sizes)
+  return dataclasses.replace(configs[0], feature_names=tuple(sizes),
+                             feature_sizes=tuple(sizes.values()))
+
+
+def build_ensemble_model(models, configs, weights):
+  """One functional Keras model over the union of the members' inputs whose output is the
+  weighted sum of the members' probabilities (`weights` already sum to 1). Each member is
+  wrapped as the sub-model `member_<index>` so that equal layer names cannot clash."""
+  union = ensemble_config(configs)
+  from yt8m_fusion.models import common  # pylint: disable=import-outside-toplevel
+  inputs = common.build_inputs(union)
+  total = None
+  for index, (model, config, weight) in enumerate(zip(models, configs, weights)):
+    member = keras.Model(model.input, model.output, name=f"member_{index}")
+    names = config.data_spec().model_input_names
+    probabilities = keras.ops.cast(member({name: inputs[name] for name in names}), "float32")
+    part = keras.ops.multiply(probabilities, float(weight))
+    total = part if total is None else keras.ops.add(total, part)
+  return keras.Model(inputs, total, name="ensemble"), union
+
+
+def export_ensemble_saved_model(models, configs, weights, export_base, step, *, max_frames=300,
+                                members=None):
+  """Writes one SavedModel of the weighted mean of `models` (Keras models with their
+  ModelConfigs) to export_base/<step>/, with the contract of a single model's export;
+  `members`: a description per member recorded in assets.extra/ensemble.json (e.g.
+  {"source": train_dir, "checkpoint": path}). Returns its path."""
+  model, union = build_ensemble_model(models, configs, weights)
+  described = members or [{} for _ in models]
+  info = {"format": "yt8m-fusion-ensemble", "weights": [float(w) for w in weights],
+          "members": [{**extra, "model_flags": config.to_json_dict()}
+                      for extra, config in zip(described, configs)]}
+  return export_saved_model(model, union, export_base, step, max_frames=max_frames,
+                            extra_assets={ENSEMBLE_FILE: json.dumps(info, indent=2) + "\n"})
+
+
+def read_ensemble_info(saved_model_dir):
+  """The assets.extra/ensemble.json of an ensemble export (members, weights), or None."""
+  path = os.path.join(saved_model_dir, "assets.extra", ENSEMBLE_FILE)
+  if not tf.io.gfile.exists(path):
+    return None
+  try:
+    with tf.io.gfile.GFile(path) as handle:
+      return json.load(handle)
+  except (tf.errors.OpError, ValueError) as error:
+    raise UserError(f"{path} cannot be read ({error}); expected the ensemble.json "
+                    "python -m yt8m_fusion.export wrote") from None
+
+
+def export_saved_model(model, config, export_base, step, max_frames=300, *, extra_assets=None):
+  """Writes export_base/<step>/ whole or not at all; returns its path. `extra_assets`:
+  {file name: text} also written to assets.extra/."""
   final_path = os.path.join(export_base, str(int(step)))
   temp_path = os.path.join(export_base, f".tmp-{int(step)}-{uuid.uuid4().hex[:8]}")
   try:
@@ -88,6 +154,9 @@ def export_saved_model(model, config, export_base, step, max_frames=300):
     tf.io.gfile.makedirs(extra)
     with tf.io.gfile.GFile(os.path.join(extra, "model_flags.json"), "w") as handle:
       handle.write(config.to_json())
+    for name, text in (extra_assets or {}).items():
+      with tf.io.gfile.GFile(os.path.join(extra, name), "w") as handle:
+        handle.write(text)
     if tf.io.gfile.exists(final_path):
       # Re-exporting a step: move the old version aside first, so a version folder
       # is always complete.

@@ -21,6 +21,7 @@ from absl import flags
 from yt8m_fusion import data as yt8m_data
 from yt8m_fusion import io_utils
 from yt8m_fusion import models
+from yt8m_fusion import prediction
 from yt8m_fusion import train_dir as train_dir_lib
 from yt8m_fusion import training
 from yt8m_fusion.cli import common
@@ -76,7 +77,6 @@ def evaluate_ensemble(train_dirs):
   probabilities at their latest checkpoints, written to --ensemble_output_dir."""
   from yt8m_fusion import evaluation  # pylint: disable=import-outside-toplevel
   from yt8m_fusion import losses  # pylint: disable=import-outside-toplevel
-  from yt8m_fusion import prediction  # pylint: disable=import-outside-toplevel
   if not FLAGS.run_once:
     raise UserError("--train_dir with several train_dirs (an ensemble) needs --run_once: "
                     "evaluate the ensemble once its members have finished training")
@@ -137,11 +137,15 @@ def main(argv):
                                                      segment_labels=FLAGS.segment_labels),
                            require_labels=True, skip_corrupt_records=FLAGS.skip_corrupt_records)
 
+  # One predictor for every checkpoint: its prediction function is traced once.
+  predictor = prediction.from_keras_model(model, config, max_frames=FLAGS.max_frames)
+
   def evaluate_checkpoint(path):
     train_dir_lib.restore_weights(model, path)
     step = train_dir_lib.checkpoint_step(path)
     training.evaluate(model, config, pattern, FLAGS.train_dir, step, batch_size=FLAGS.batch_size,
-                      reading=reading, top_k=FLAGS.top_k, f1_threshold=FLAGS.f1_threshold)
+                      reading=reading, top_k=FLAGS.top_k, f1_threshold=FLAGS.f1_threshold,
+                      predictor=predictor)
     logging.info("Wrote %s", train_dir_lib.eval_dir(FLAGS.train_dir))
     return step
 

@@ -249,10 +249,16 @@ def build_trainer(network, config, options, num_replicas=1):
 
 
 def evaluate(network, config, data_pattern, train_dir, step, *, batch_size=1024,
-             reading=None, top_k=20, f1_threshold=0.5, extra=None):
-  """Evaluates `network` on `data_pattern`; writes train_dir/eval/metrics-<step>.json."""
+             reading=None, top_k=20, f1_threshold=0.5, extra=None, predictor=None):
+  """Evaluates `network` on `data_pattern`; writes train_dir/eval/metrics-<step>.json.
+
+  `predictor`: `prediction.from_keras_model(network, ...)` made once by a caller that
+  evaluates many checkpoints (eval.py), so that its prediction function is traced once
+  rather than once per checkpoint (docs/RELIABILITY.md, memory over long runs).
+  """
   reading = reading or ReadOptions()
-  predictor = prediction.from_keras_model(network, config, max_frames=reading.max_frames)
+  if predictor is None:
+    predictor = prediction.from_keras_model(network, config, max_frames=reading.max_frames)
   batches = predictor.predictions(data_pattern, batch_size=batch_size, labels=True,
                                   segment_labels=reading.segment_labels,
                                   num_readers=reading.num_readers,

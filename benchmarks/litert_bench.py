@@ -85,6 +85,7 @@ def build_variants(train_dir, workdir, quantizations, calibration_pattern, calib
                    num_threads, litert_dir=""):
   """The Keras model, its SavedModel and one LiteRT file per quantization, loaded."""
   from yt8m_fusion import export  # pylint: disable=import-outside-toplevel
+  from yt8m_fusion import models  # pylint: disable=import-outside-toplevel
   from yt8m_fusion import prediction  # pylint: disable=import-outside-toplevel
   from yt8m_fusion import train_dir as train_dir_lib  # pylint: disable=import-outside-toplevel
   from yt8m_fusion.litert import model_file  # pylint: disable=import-outside-toplevel

@@ -15,11 +15,9 @@ from ai_edge_litert import interpreter as litert_interpreter
 
 from yt8m_fusion.core import files
 from yt8m_fusion.core import submission_format
-from yt8m_fusion.core.skipping import SkipCounter
 from yt8m_fusion.core.spec import DataSpec
 from yt8m_fusion.errors import UserError
 from yt8m_fusion.litert import model_file
-from yt8m_fusion.litert import records
 
 
 class LiteRTModel:

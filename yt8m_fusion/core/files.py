@@ -153,8 +153,11 @@ def check_writable_file(path, flag_name, filesystem=LOCAL):
     raise unexpanded_home_error(path, flag_name)
   if filesystem.isdir(path):
     raise UserError(f"{flag_name}={path} is a directory; give a file path")
-  _probe_folder(os.path.dirname(path) or ".", temporary_sibling(path), flag_name, path,
-                filesystem)
+  # The probe's name is not the writer's temporary name (.<name>.tmp-*): a kill test
+  # that waits for the CSV's temporary file must not mistake the probe for it.
+  folder, name = os.path.split(path)
+  probe = os.path.join(folder, f".{name}.write-test-{uuid.uuid4().hex[:8]}")
+  _probe_folder(folder or ".", probe, flag_name, path, filesystem)
 
 
 def check_writable_dir(path, flag_name, filesystem=LOCAL):

@@ -81,3 +81,21 @@ def test_unknown_loss_lists_the_valid_ones():
   with pytest.raises(UserError, match="CrossEntropyLoss, HingeLoss, SoftmaxLoss"):
     losses.get_loss("FocalLoss")
   assert losses.list_losses() == ["CrossEntropyLoss", "HingeLoss", "SoftmaxLoss"]
+
+
+def test_label_smoothing_squeezes_the_targets_towards_one_half():
+  smoothing, eps = 0.1, 1e-5
+  targets = LABELS * (1 - smoothing) + smoothing / 2
+  expected = -np.sum(targets * np.log(PREDICTIONS + eps)
+                     + (1 - targets) * np.log(1 - PREDICTIONS + eps), axis=-1).mean()
+  value = float(losses.get_loss("CrossEntropyLoss", smoothing)(LABELS, PREDICTIONS))
+  assert value == pytest.approx(expected, rel=1e-6)
+  assert value > float(losses.get_loss("CrossEntropyLoss")(LABELS, PREDICTIONS))
+
+
+def test_label_smoothing_is_refused_where_it_means_nothing():
+  with pytest.raises(UserError, match="--label_smoothing=0.1 applies to --label_loss="
+                     "CrossEntropyLoss, not HingeLoss"):
+    losses.get_loss("HingeLoss", 0.1)
+  with pytest.raises(UserError, match=r"--label_smoothing=1.5: expected a value in \[0, 1\)"):
+    losses.get_loss("CrossEntropyLoss", 1.5)

@@ -145,6 +145,25 @@ class DistillationLoss:
             + soft_weight * self.soft_loss(teacher_probabilities, predictions))
 
 
+class SmoothedLabels(keras.losses.Loss):
+  """`loss` against labels squeezed towards 1/2: y (1 - s) + s / 2.
+
+  A regularizer for an over-fit model: a positive's target is 1 - s/2, a negative's s/2. With
+  3,862 classes and about 3 labels a video, s/2 x 3,859 negatives is the expected number
+  of extra positives, so useful values are small (0.001 adds about 2).
+  """
+
+  def __init__(self, loss, smoothing, **kwargs):
+    super().__init__(name=f"{loss.name}_smoothed", reduction=loss.reduction, dtype="float32",
+                     **kwargs)
+    self.loss = loss
+    self.smoothing = float(smoothing)
+
+  def call(self, y_true, y_pred):
+    labels = ops.cast(y_true, "float32")
+    return self.loss.call(labels * (1.0 - self.smoothing) + 0.5 * self.smoothing, y_pred)
+
+
 LOSSES = {
     "CrossEntropyLoss": CrossEntropyLoss,
     "HingeLoss": HingeLoss,
@@ -156,10 +175,22 @@ def list_losses():
   return list(LOSSES)
 
 
-def get_loss(name="CrossEntropyLoss"):
-  """A keras.losses.Loss by its starter name (--label_loss); UserError if unknown."""
+def get_loss(name="CrossEntropyLoss", label_smoothing=0.0):
+  """A keras.losses.Loss by its starter name (--label_loss); UserError if unknown.
+
+  `label_smoothing` s > 0 (cross-entropy only) trains against y (1 - s) + s / 2, as
+  keras.losses.BinaryCrossentropy(label_smoothing=s) does.
+  """
   try:
-    return LOSSES[name]()
+    loss = LOSSES[name]()
   except KeyError:
     raise UserError(f"--label_loss={name!r} is not a known loss; choose one of: "
                     + ", ".join(LOSSES)) from None
+  if not label_smoothing:
+    return loss
+  if not 0.0 < label_smoothing < 1.0:
+    raise UserError(f"--label_smoothing={label_smoothing}: expected a value in [0, 1)")
+  if name != "CrossEntropyLoss":
+    raise UserError(f"--label_smoothing={label_smoothing} applies to "
+                    f"--label_loss=CrossEntropyLoss, not {name}")
+  return SmoothedLabels(loss, label_smoothing)

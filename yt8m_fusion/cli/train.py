@@ -83,6 +83,10 @@ def define_flags():
   define(flags.DEFINE_float, "regularization_penalty", defaults.regularization_penalty,
          "Weight of the models' L2 regularization losses (the starter's flag).",
          lower_bound=0.0)
+  define(flags.DEFINE_float, "label_smoothing", defaults.label_smoothing,
+         "Train against labels y (1 - s) + s / 2, as Keras' BinaryCrossentropy "
+         "(--label_loss=CrossEntropyLoss only); 0 turns it off.", lower_bound=0.0,
+         upper_bound=0.999)
   define(flags.DEFINE_integer, "log_every_n_steps", defaults.log_every_n_steps,
          "Log line, TensorBoard scalars and train_log.csv row every this many steps.",
          lower_bound=1)

@@ -231,7 +231,7 @@ def _run_holding(config, train_dir, train_data_pattern, options, eval_data_patte
 def build_trainer(network, config, options, num_replicas=1):
   """`network` in a compiled `TrainingModel`, as `run` trains it (call in the strategy's
   scope)."""
-  label_loss = losses.get_loss(config.label_loss)
+  label_loss = losses.get_loss(config.label_loss, options.label_smoothing)
   distilling = options.distillation
   distillation_loss = None if distilling is None else losses.DistillationLoss(
       label_loss, distilling.weight, distilling.temperature)

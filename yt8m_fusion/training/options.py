@@ -61,6 +61,7 @@ class TrainOptions:
   momentum: float = 0.9  # MomentumOptimizer only
   clip_gradient_norm: float = 1.0  # per gradient tensor; <= 0 turns clipping off
   regularization_penalty: float = 1.0  # weight of the models' L2 regularization losses
+  label_smoothing: float = 0.0  # the training targets are y (1 - s) + s / 2
   mixed_precision: str = "float32"
   checkpoint_steps: int = 1000
   checkpoint_secs: float = 900
@@ -90,6 +91,8 @@ class TrainOptions:
       raise UserError(f"--max_steps={self.max_steps}: expected at least 1")
     if self.base_learning_rate < 0:
       raise UserError(f"--base_learning_rate={self.base_learning_rate}: expected >= 0")
+    if not 0.0 <= self.label_smoothing < 1.0:
+      raise UserError(f"--label_smoothing={self.label_smoothing}: expected a value in [0, 1)")
     if self.mixed_precision not in PRECISION_POLICIES:
       raise UserError(f"--mixed_precision={self.mixed_precision}: expected one of "
                       f"{', '.join(PRECISION_POLICIES)}")

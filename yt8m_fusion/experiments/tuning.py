@@ -5,10 +5,11 @@
         --runs='flf_b256: model=FCLateFusion batch_size=256 input_l2_norm=none epochs=4'
 
 A run is a model, the training options and hyper-parameters that differ from the model's
-defaults, and a number of epochs. Each run trains in its own train_dir, one epoch at a
-time (`training.run` resumes), and after each epoch its GAP, Hit@1, F1 and mAP on the
-evaluation split are appended to `results.csv`, so a sweep can stop at any moment and a
-rerun of the same command continues where it stopped. The validation curve gives each
+defaults, optionally a distillation (`teacher_predictions=FILE distill_weight=W
+distill_temperature=T`, as train.py's flags), and a number of epochs. Each run trains in its
+own train_dir, one epoch at a time (`training.run` resumes), and after each epoch its GAP,
+Hit@1, F1 and mAP on the evaluation split are appended to `results.csv`, so a sweep can stop
+at any moment and a rerun of the same command continues where it stopped. The validation curve gives each
 run's best number of epochs, which is how the defaults in the model registry were chosen
 (docs/TRAINING.md has the table).
 """
@@ -18,6 +19,7 @@ import dataclasses
 import logging
 import os
 
+from yt8m_fusion import distillation
 from yt8m_fusion import models
 from yt8m_fusion import training
 from yt8m_fusion.errors import UserError
@@ -36,10 +38,17 @@ class TuningRun:
   options: tuple = ()  # (TrainOptions field, value) pairs
   params: tuple = ()  # (hyper-parameter, value) pairs
   epochs: int = 5
+  distillation: tuple = ()  # (DISTILLATION_KEYS key, value) pairs
 
   @property
   def settings(self):
-    return " ".join(f"{key}={value}" for key, value in self.options + self.params)
+    return " ".join(f"{key}={value}"
+                    for key, value in self.options + self.params + self.distillation)
+
+
+# train.py's distillation flags a run may set (teacher_predictions: a file of predictions).
+DISTILLATION_KEYS = {"teacher_predictions": str, "distill_weight": float,
+                     "distill_temperature": float}
 
 
 def parse_run(text):
@@ -50,7 +59,7 @@ def parse_run(text):
     raise UserError(f"--runs: {text!r}: expected 'name: model=MODEL key=value ... epochs=N'")
   fields = {field.name: field for field in dataclasses.fields(training.TrainOptions)}
   hparams = models.registry.hparam_flags()
-  model, epochs, options, params = None, 5, [], []
+  model, epochs, options, params, distilling = None, 5, [], [], []
   for item in rest.split():
     key, sep, value = item.partition("=")
     if not sep:
@@ -67,12 +76,17 @@ def parse_run(text):
                       else value))
     elif key in hparams:
       params.append((key, value))
+    elif key in DISTILLATION_KEYS:
+      distilling.append((key, _number(name, key, value, DISTILLATION_KEYS[key])))
     else:
-      raise UserError(f"--runs: {name}: {key!r} is neither a training option nor a model "
-                      "hyper-parameter")
+      raise UserError(f"--runs: {name}: {key!r} is neither a training option, a model "
+                      "hyper-parameter nor a distillation setting")
   if model is None:
     raise UserError(f"--runs: {name}: model=... is missing")
-  return TuningRun(name, model, tuple(options), tuple(params), epochs)
+  if distilling and "teacher_predictions" not in dict(distilling):
+    raise UserError(f"--runs: {name}: distill_weight and distill_temperature need "
+                    "teacher_predictions=FILE")
+  return TuningRun(name, model, tuple(options), tuple(params), epochs, tuple(distilling))
 
 
 def _number(name, key, value, kind):
@@ -122,9 +136,15 @@ def sweep(runs, output_dir, train_data_pattern, eval_data_pattern, *, seed=1,
         continue
       options = training.TrainOptions.for_model(run.model, **dict(run.options),
                                                 num_epochs=epoch, seed=seed, verbose=0)
+      train_dir = os.path.join(output_dir, "runs", run.name)
+      if run.distillation:
+        settings = dict(run.distillation)
+        options.distillation = distillation.prepare(
+            train_dir, train_data_pattern, predictions_path=settings["teacher_predictions"],
+            weight=settings.get("distill_weight"),
+            temperature=settings.get("distill_temperature"))
       logging.info("%s: epoch %d of %d (%s)", run.name, epoch, run.epochs, run.settings)
-      result = training.run(config, os.path.join(output_dir, "runs", run.name),
-                            train_data_pattern, options=options,
+      result = training.run(config, train_dir, train_data_pattern, options=options,
                             eval_data_pattern=eval_data_pattern, export=False)
       metrics = result.eval_results
       _append(output_dir, {

@@ -296,6 +296,34 @@ def test_crossfit_predicts_each_video_with_the_teacher_that_did_not_train_on_it(
       teacher_dirs[0], "held_out_" + distillation.PREDICTIONS_FILE)) == modified
 
 
+def test_crossfit_with_seeds_makes_each_fold_teacher_an_ensemble_of_seeds(dataset, tmp_path):
+  output_dir = str(tmp_path / "crossfit")
+  pattern = dataset["video"]["train"]
+  options = training.TrainOptions(batch_size=8, num_epochs=100, max_steps=2,
+                                  base_learning_rate=0.05, verbose=0)
+  result = distillation.cross_fit([tiny_config()], output_dir, pattern, folds=2,
+                                  options=options, top_k=6, batch_size=16, seeds=[3, 4])
+  assert result.teacher_dirs == [[os.path.join(output_dir, f"fold-{fold}", f"FCModel-seed{seed}")
+                                  for seed in (3, 4)] for fold in range(2)]
+  predictions = distillation.read_predictions(result.predictions_path)
+  row_of = {video_id: row for row, video_id in enumerate(predictions.video_ids)}
+  dense = predictions.dense()
+  ids = record_ids(pattern)
+  for fold, (first, second) in enumerate(result.teacher_dirs):
+    seeds = [all_probabilities(first, pattern), all_probabilities(second, pattern)]
+    held_out = [v for v, f in zip(ids, distillation.fold_of(np.asarray(ids, dtype=object), 2))
+                if f == fold]
+    assert held_out
+    assert not np.allclose(seeds[0][held_out[0]], seeds[1][held_out[0]])  # two teachers
+    for video_id in held_out:
+      mean = (seeds[0][video_id] + seeds[1][video_id]) / 2
+      top = np.argsort(-mean)[:6]
+      np.testing.assert_allclose(dense[row_of[video_id], top], mean[top], rtol=2e-3, atol=1e-4)
+  with pytest.raises(UserError, match="--seeds=3,3: a seed is given twice"):
+    distillation.cross_fit([tiny_config()], output_dir, pattern, folds=2, options=options,
+                           seeds=[3, 3])
+
+
 def test_a_fold_teacher_reads_only_the_other_folds(dataset):
   from yt8m_fusion import inputs  # pylint: disable=import-outside-toplevel
   pattern = dataset["video"]["train"]

@@ -565,20 +565,26 @@ class CrossFitResult:
   interrupted: bool = False
 
 
-def teacher_dir(output_dir, fold, config, num_models):
+def teacher_dir(output_dir, fold, config, num_models, seed=None, num_seeds=1):
+  """fold-<i>, or fold-<i>/<model> with several models, or fold-<i>/<model>-seed<S> with
+  several seeds."""
   folder = os.path.join(output_dir, f"fold-{fold}")
+  if num_seeds > 1:
+    return os.path.join(folder, f"{config.model}-seed{seed}")
   return os.path.join(folder, config.model) if num_models > 1 else folder
 
 
 def cross_fit(configs, output_dir, train_data_pattern, *, folds=5, options=None, reading=None,
-              unlabelled_data_pattern=None, top_k=DEFAULT_TOP_K, batch_size=512):
-  """Trains `folds` teachers (per model config) and writes the cross-fitted predictions.
+              unlabelled_data_pattern=None, top_k=DEFAULT_TOP_K, batch_size=512, seeds=None):
+  """Trains `folds` teachers (per model config and seed) and writes the cross-fitted
+  predictions.
 
-  Each video's fold is `fold_of(video_id, folds)`. Teacher i (output_dir/fold-i, or
-  output_dir/fold-i/<model> with several configs, whose probabilities are averaged) trains
-  on the other folds and predicts fold i; with `unlabelled_data_pattern`, every teacher
-  predicts those records, averaged. Everything goes into output_dir/PREDICTIONS_FILE.
-  Rerunning the call resumes: trained teachers and predicted folds are reused.
+  Each video's fold is `fold_of(video_id, folds)`. Teacher i (output_dir/fold-i; with several
+  configs or seeds, an ensemble of output_dir/fold-i/<model>[-seed<S>] whose probabilities
+  are averaged) trains on the other folds and predicts fold i; with
+  `unlabelled_data_pattern`, every teacher predicts those records, averaged. Everything goes
+  into output_dir/PREDICTIONS_FILE. Rerunning the call resumes: trained teachers and
+  predicted folds are reused.
 
   Args:
     configs: ModelConfigs of the teacher models (one, or several for an ensemble).
@@ -588,6 +594,7 @@ def cross_fit(configs, output_dir, train_data_pattern, *, folds=5, options=None,
     options, reading: the teachers' TrainOptions and training.ReadOptions.
     unlabelled_data_pattern: records to predict with all teachers (e.g. the test split).
     top_k, batch_size: of the predictions.
+    seeds: one teacher per config and seed, in each fold (None: options.seed alone).
 
   Returns:
     A CrossFitResult.
@@ -596,16 +603,22 @@ def cross_fit(configs, output_dir, train_data_pattern, *, folds=5, options=None,
   import keras  # pylint: disable=import-outside-toplevel
   if folds < 2:
     raise UserError(f"--folds={folds}: expected at least 2")
+  options = options or training.TrainOptions()
+  seeds = list(seeds) if seeds else [options.seed]
+  if len(set(seeds)) != len(seeds):
+    raise UserError(f"--seeds={','.join(map(str, seeds))}: a seed is given twice")
+  members = [(config, seed) for config in configs for seed in seeds]
   reading = reading or training.ReadOptions()
   max_frames = reading.max_frames
-  dirs = [[teacher_dir(output_dir, fold, config, len(configs)) for config in configs]
-          for fold in range(folds)]
+  dirs = [[teacher_dir(output_dir, fold, config, len(configs), seed, len(seeds))
+           for config, seed in members] for fold in range(folds)]
   for fold in range(folds):
-    for config, directory in zip(configs, dirs[fold]):
-      logging.info("Cross-fitting: teacher %s of fold %d/%d, trained on the other folds",
-                   config.model, fold, folds)
+    for (config, seed), directory in zip(members, dirs[fold]):
+      logging.info("Cross-fitting: teacher %s (seed %s) of fold %d/%d, trained on the other "
+                   "folds", config.model, seed, fold, folds)
       keras.backend.clear_session()
-      result = training.run(config, directory, train_data_pattern, options=options,
+      result = training.run(config, directory, train_data_pattern,
+                            options=dataclasses.replace(options, seed=seed),
                             reading=dataclasses.replace(reading,
                                                         keep_videos=FoldFilter(folds, fold)),
                             export=False)

@@ -7,8 +7,8 @@
         --teacher_predictions=/tmp/crossfit/teacher_predictions.npz --train_dir=/tmp/student
 
 Splits the training videos into --folds folds by a stable hash of their id, trains one
-teacher per fold (per --model: several are averaged) on the other folds into
-output_dir/fold-<i>[/<model>], predicts each fold with the teacher that did not see it and
+teacher per fold (per --model and --seeds: several are averaged) on the other folds into
+output_dir/fold-<i>[/<model>[-seed<S>]], predicts each fold with the teacher that did not see it and
 writes output_dir/teacher_predictions.npz. Takes train.py's model and training flags (the
 same for every teacher). Rerunning the same command resumes (docs/DISTILLATION.md).
 """
@@ -37,6 +37,9 @@ def define_flags():
          lower_bound=2)
   define(flags.DEFINE_string, "output_dir", None,
          "Where the teachers' train_dirs and teacher_predictions.npz are written.")
+  define(flags.DEFINE_list, "seeds", [],
+         "One teacher per seed (and per --model) in each fold, averaged: an ensemble of "
+         "seeds as the teacher. Empty: --seed alone.")
   define(flags.DEFINE_string, "unlabelled_data_pattern", "",
          "Records without labels (e.g. the test split) to predict with every teacher, "
          "averaged, into the same file.")
@@ -62,10 +65,16 @@ def main(argv):
                                  num_readers=FLAGS.num_readers,
                                  skip_corrupt_records=FLAGS.skip_corrupt_records,
                                  shuffle=FLAGS.shuffle)
+  try:
+    seeds = [int(seed) for seed in FLAGS.seeds]
+  except ValueError:
+    raise UserError(f"--seeds={','.join(FLAGS.seeds)}: expected comma-separated integers") \
+        from None
   result = distillation.cross_fit(
       configs, FLAGS.output_dir, FLAGS.train_data_pattern, folds=FLAGS.folds, options=options,
       reading=reading, unlabelled_data_pattern=FLAGS.unlabelled_data_pattern or None,
-      top_k=FLAGS.distill_top_k or distillation.DEFAULT_TOP_K, batch_size=FLAGS.batch_size)
+      top_k=FLAGS.distill_top_k or distillation.DEFAULT_TOP_K, batch_size=FLAGS.batch_size,
+      seeds=seeds)
   if result.interrupted:
     logging.warning("Received SIGTERM: rerun the same command to resume")
     sys.exit(train_cli.EXIT_PREEMPTED)

@@ -20,8 +20,10 @@ def define_flags():
   flags.DEFINE_string("eval_data_pattern", "", "Labelled TFRecords evaluated after each epoch "
                       "(the validation split: tune on nothing else).")
   flags.DEFINE_multi_string("runs", [], "A run: 'name: model=MODEL key=value ... epochs=N', "
-                            "keys being train.py's training options or model "
-                            "hyper-parameters. Repeat the flag for more runs.")
+                            "keys being train.py's training options, model "
+                            "hyper-parameters or distillation flags (teacher_predictions, "
+                            "distill_weight, distill_temperature). Repeat the flag for more "
+                            "runs.")
   flags.DEFINE_integer("seed", 1, "Random seed of every run.")
   flags.DEFINE_integer("num_classes", 3862, "Vocabulary size of the data.", lower_bound=2)
 

@@ -97,26 +97,35 @@ def _number(name, key, value, kind):
 
 
 def run_config(run, num_classes=3862):
-  features = models.default_feature_names(run.model, frame_features=False)
-  return models.ModelConfig(model=run.model, feature_names=features,
+  return model_config(run.model, dict(run.params), num_classes)
+
+
+def model_config(model, params=None, num_classes=3862):
+  """The video-level ModelConfig of `model`: its default features, its hyper-parameters'
+  defaults, then `params`."""
+  features = models.default_feature_names(model, frame_features=False)
+  return models.ModelConfig(model=model, feature_names=features,
                             feature_sizes=[FEATURE_SIZES[name] for name in features],
                             num_classes=num_classes,
-                            params=models.complete_params(run.model, dict(run.params)))
+                            params=models.complete_params(model, dict(params or {})))
 
 
-def read_results(output_dir):
-  path = os.path.join(output_dir, RESULTS_FILE)
+def read_results(output_dir, filename=RESULTS_FILE):
+  """The rows of output_dir/filename ([] before the first)."""
+  path = os.path.join(output_dir, filename)
   if not os.path.exists(path):
     return []
   with open(path, newline="", encoding="utf-8") as handle:
     return list(csv.DictReader(handle))
 
 
-def _append(output_dir, row):
-  path = os.path.join(output_dir, RESULTS_FILE)
+def append_row(output_dir, row, columns=COLUMNS, filename=RESULTS_FILE):
+  """Appends `row` to output_dir/filename (with the header first), on disk at return: a
+  sweep stopped at any moment keeps every row it reported."""
+  path = os.path.join(output_dir, filename)
   new = not os.path.exists(path)
   with open(path, "a", newline="", encoding="utf-8") as handle:
-    writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+    writer = csv.DictWriter(handle, fieldnames=columns)
     if new:
       writer.writeheader()
     writer.writerow(row)
@@ -147,7 +156,7 @@ def sweep(runs, output_dir, train_data_pattern, eval_data_pattern, *, seed=1,
       result = training.run(config, train_dir, train_data_pattern, options=options,
                             eval_data_pattern=eval_data_pattern, export=False)
       metrics = result.eval_results
-      _append(output_dir, {
+      append_row(output_dir, {
           "run": run.name, "epoch": epoch, "step": result.train.step,
           "gap": metrics["gap"], "hit_at_one": metrics["avg_hit_at_one"],
           "f1": metrics["f1"], "map": metrics["map"],

@@ -35,10 +35,11 @@ def define_flags():
   flags.DEFINE_list("teacher_seeds", list(map(str, DEFAULTS.teacher_seeds)),
                     "Seeds of the cross-fitted teacher ensemble (per model, per fold).")
   flags.DEFINE_integer("folds", DEFAULTS.folds, "Folds of the cross-fitting.", lower_bound=2)
-  flags.DEFINE_float("distill_weight", DEFAULTS.distill_weight,
-                     "The students' --distill_weight.", lower_bound=0.0, upper_bound=1.0)
-  flags.DEFINE_float("distill_temperature", DEFAULTS.distill_temperature,
-                     "The students' --distill_temperature.")
+  flags.DEFINE_list("distill_settings",
+                    [f"{w:g}:{t:g}" for w, t in DEFAULTS.distill_settings],
+                    "The students' candidate weight:temperature pairs (train.py's "
+                    "--distill_weight and --distill_temperature), each tried on the first "
+                    "seed; the best on --eval_data_pattern trains the other seeds.")
   flags.DEFINE_enum("mixed_precision", None, list(PRECISION_POLICIES),
                     "Precision of the runs this command trains (default: each model's, "
                     "float32).")
@@ -54,6 +55,18 @@ def _integers(flag):
                     "integers") from None
 
 
+def _settings():
+  settings = []
+  for text in FLAGS.distill_settings:
+    weight, sep, temperature = text.partition(":")
+    try:
+      settings.append((float(weight), float(temperature)))
+    except ValueError:
+      raise UserError(f"--distill_settings: {text!r}: expected weight:temperature, e.g. "
+                      "0.5:1") from None
+  return tuple(settings)
+
+
 def main(argv):
   if len(argv) > 1:
     raise UserError(f"unexpected arguments {' '.join(argv[1:])}; flags are written --name=value")
@@ -63,8 +76,7 @@ def main(argv):
   recipe = compact.Recipe(
       seeds=_integers("seeds"), late_fusion_seeds=_integers("late_fusion_seeds"),
       teacher_models=tuple(FLAGS.teacher_models), teacher_seeds=_integers("teacher_seeds"),
-      folds=FLAGS.folds, distill_weight=FLAGS.distill_weight,
-      distill_temperature=FLAGS.distill_temperature, mixed_precision=FLAGS.mixed_precision,
+      folds=FLAGS.folds, distill_settings=_settings(), mixed_precision=FLAGS.mixed_precision,
       num_classes=FLAGS.num_classes)
   rows = compact.run(recipe, FLAGS.output_dir, FLAGS.train_data_pattern,
                      FLAGS.eval_data_pattern)

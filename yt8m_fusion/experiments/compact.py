@@ -4,7 +4,7 @@ cross-fitted teachers.
     python -m yt8m_fusion.experiments.compact --output_dir=reports/compact \
         --train_data_pattern='.../train/*.tfrecord' --eval_data_pattern='.../validate/*.tfrecord'
 
-Four stages, in order (docs/DISTILLATION.md has the method, docs/RESULTS.md the figures):
+Five stages, in order (docs/DISTILLATION.md has the method, docs/RESULTS.md the figures):
 
 1. **Default runs**: Attend-Fusion with each of `Recipe.seeds` and FC Late Fusion with each of
    `Recipe.late_fusion_seeds`, each with its model's training defaults (what
@@ -16,8 +16,11 @@ Four stages, in order (docs/DISTILLATION.md has the method, docs/RESULTS.md the 
    (`Recipe.teacher_models` x `Recipe.teacher_seeds`) trained on `Recipe.folds` folds of the
    training videos, each fold predicted by the teachers that did not see it, into
    crossfit/teacher_predictions.npz.
-4. **Students**: Attend-Fusion distilled from that file (`Recipe.distill_weight`,
-   `Recipe.distill_temperature`), one per seed, into runs/AttendFusion-distilled-seed<S>.
+4. **Distillation settings**: a student (Attend-Fusion, the first seed) for each
+   (weight, temperature) of `Recipe.distill_settings`; the best on the evaluation split is
+   kept (one setting: no choice to make).
+5. **Students**: Attend-Fusion distilled with that setting, one per seed, into
+   runs/AttendFusion-distilled-w<W>-T<T>-seed<S> (the first seed's is stage 4's).
 
 Every model and ensemble is evaluated on the evaluation split once, and its row (GAP,
 Hit@1, mAP, F1, members, seconds) is appended to results.csv as soon as it is known;
@@ -58,8 +61,8 @@ class Recipe:
   teacher_models: tuple = (ATTEND_FUSION,)  # the cross-fitted teacher ensemble
   teacher_seeds: tuple = (1, 2)
   folds: int = 3
-  distill_weight: float = distillation.DEFAULT_WEIGHT
-  distill_temperature: float = distillation.DEFAULT_TEMPERATURE
+  # (weight, temperature) candidates of the students' distillation, tried on the first seed.
+  distill_settings: tuple = ((distillation.DEFAULT_WEIGHT, distillation.DEFAULT_TEMPERATURE),)
   # Of the runs this experiment trains (None: each model's default, float32).
   mixed_precision: str | None = None
   num_classes: int = 3862
@@ -73,22 +76,28 @@ class Recipe:
       raise UserError("--seeds: expected at least one seed")
     if self.folds < 2:
       raise UserError(f"--folds={self.folds}: expected at least 2")
-    distillation.DistillationOptions("", self.distill_weight,
-                                     self.distill_temperature).validate()
+    if not self.distill_settings:
+      raise UserError("--distill_settings: expected at least one weight:temperature")
+    for weight, temperature in self.distill_settings:
+      distillation.DistillationOptions("", weight, temperature).validate()
     return self
 
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-  """One trained model: its folder under runs/, model and seed; distilled or not."""
+  """One trained model: its folder under runs/, model and seed, and its distillation
+  setting (weight, temperature), None for a model trained on the labels."""
 
   model: str
   seed: int
-  distilled: bool = False
+  distilled: tuple | None = None
 
   @property
   def name(self):
-    return f"{self.model}{'-distilled' if self.distilled else ''}-seed{self.seed}"
+    if self.distilled is None:
+      return f"{self.model}-seed{self.seed}"
+    weight, temperature = self.distilled
+    return f"{self.model}-distilled-w{weight:g}-T{temperature:g}-seed{self.seed}"
 
 
 def default_runs(recipe):
@@ -96,8 +105,24 @@ def default_runs(recipe):
           + [Run(LATE_FUSION, seed) for seed in recipe.late_fusion_seeds])
 
 
-def student_runs(recipe):
-  return [Run(ATTEND_FUSION, seed, distilled=True) for seed in recipe.seeds]
+def setting_runs(recipe):
+  """Stage 4: the first seed's student for each distillation setting."""
+  return [Run(ATTEND_FUSION, recipe.seeds[0], tuple(setting))
+          for setting in recipe.distill_settings]
+
+
+def student_runs(recipe, setting):
+  return [Run(ATTEND_FUSION, seed, tuple(setting)) for seed in recipe.seeds]
+
+
+def best_setting(recipe, rows):
+  """The setting whose stage-4 student has the highest GAP in `rows` (None before all
+  have one)."""
+  gaps = {row["name"]: float(row["gap"]) for row in rows}
+  runs = setting_runs(recipe)
+  if any(run_.name not in gaps for run_ in runs):
+    return None
+  return max(runs, key=lambda run_: gaps[run_.name]).distilled
 
 
 def ensembles(recipe):
@@ -137,14 +162,15 @@ def run(recipe, output_dir, train_data_pattern, eval_data_pattern):
   def done():
     return {row["name"] for row in read_results(output_dir)}
 
-  for run_ in default_runs(recipe):
-    if run_.name not in done():
-      started = time.time()
-      _train(run_, train_dir(run_), train_data_pattern, recipe)
-      _record(output_dir, "default run", run_.name, [train_dir(run_)], eval_data_pattern,
-              started)
-  write_report(output_dir, recipe)
+  def train_and_record(stage, runs, predictions_path=None):
+    for run_ in runs:
+      if run_.name not in done():
+        started = time.time()
+        _train(run_, train_dir(run_), train_data_pattern, recipe, predictions_path)
+        _record(output_dir, stage, run_.name, [train_dir(run_)], eval_data_pattern, started)
+    write_report(output_dir, recipe)
 
+  train_and_record("default run", default_runs(recipe))
   for name, members in ensembles(recipe).items():
     if name not in done():
       _record(output_dir, "ensemble", name, [train_dir(m) for m in members],
@@ -153,7 +179,8 @@ def run(recipe, output_dir, train_data_pattern, eval_data_pattern):
 
   crossfit_dir = os.path.join(output_dir, "crossfit")
   predictions_path = os.path.join(crossfit_dir, distillation.PREDICTIONS_FILE)
-  if any(run_.name not in done() for run_ in student_runs(recipe)):
+  setting = best_setting(recipe, read_results(output_dir))
+  if setting is None or any(run_.name not in done() for run_ in student_runs(recipe, setting)):
     configs = [_config(model, recipe) for model in recipe.teacher_models]
     logging.info("Cross-fitted teachers: %s x seeds %s on %d folds",
                  ", ".join(recipe.teacher_models), _seeds(recipe.teacher_seeds), recipe.folds)
@@ -164,14 +191,12 @@ def run(recipe, output_dir, train_data_pattern, eval_data_pattern):
     if result.interrupted:
       raise UserError("interrupted while training the cross-fitted teachers: rerun the "
                       "same command to resume")
-  for run_ in student_runs(recipe):
-    if run_.name not in done():
-      started = time.time()
-      _train(run_, train_dir(run_), train_data_pattern, recipe,
-             predictions_path=predictions_path)
-      _record(output_dir, "distilled student", run_.name, [train_dir(run_)],
-              eval_data_pattern, started)
-  write_report(output_dir, recipe)
+
+  train_and_record("distillation setting", setting_runs(recipe), predictions_path)
+  setting = best_setting(recipe, read_results(output_dir))
+  logging.info("Distillation setting: weight %g, temperature %g", *setting)
+  # The first seed's student is the setting's run of stage 4.
+  train_and_record("distilled student", student_runs(recipe, setting)[1:], predictions_path)
   return read_results(output_dir)
 
 
@@ -189,10 +214,11 @@ def _options(model, recipe, seed):
 def _train(run_, train_dir, train_data_pattern, recipe, predictions_path=None):
   """Trains (or resumes, or finds trained) `run_` in `train_dir`."""
   options = _options(run_.model, recipe, run_.seed)
-  if predictions_path:
+  if run_.distilled is not None:
+    weight, temperature = run_.distilled
     options.distillation = distillation.prepare(
         train_dir, train_data_pattern, predictions_path=predictions_path,
-        weight=recipe.distill_weight, temperature=recipe.distill_temperature)
+        weight=weight, temperature=temperature)
   logging.info("Training %s", run_.name)
   result = training.run(_config(run_.model, recipe), train_dir, train_data_pattern,
                         options=options, export=False)
@@ -238,8 +264,12 @@ def write_report(output_dir, recipe):
     lines.append(f"| {row['stage']} | {row['name']} | {row['gap']} | {row['hit_at_one']} | "
                  f"{row['map']} | {row['f1']} | {row['num_videos']} | {row['seconds']} |")
   lines += ["", "| runs | seeds | mean GAP | range |", "|---|---:|---:|---:|"]
-  for label, runs in (("Attend-Fusion, default", default_runs(recipe)[:len(recipe.seeds)]),
-                      ("Attend-Fusion, distilled", student_runs(recipe))):
+  groups = [("Attend-Fusion, default", default_runs(recipe)[:len(recipe.seeds)])]
+  setting = best_setting(recipe, rows)
+  if setting is not None:
+    groups.append((f"Attend-Fusion, distilled (w={setting[0]:g}, T={setting[1]:g})",
+                   student_runs(recipe, setting)))
+  for label, runs in groups:
     gaps = [float(row["gap"]) for row in rows if row["name"] in {r.name for r in runs}]
     if gaps:
       lines.append(f"| {label} | {len(gaps)} | {sum(gaps) / len(gaps):.4f} | "

@@ -53,6 +53,17 @@ def test_run_trains_evaluates_exports_and_resumes(dataset, tmp_path):
   assert resumed.export_path is None
 
 
+def test_run_leaves_the_global_precision_policy_as_it_found_it(dataset, tmp_path):
+  options = training.TrainOptions(batch_size=8, num_epochs=1, max_steps=2, verbose=0,
+                                  mixed_precision="mixed_bfloat16")
+  assert keras.mixed_precision.global_policy().name == "float32"
+  training.run(tiny_config(), str(tmp_path / "run"), dataset["video"]["train"],
+               options=options, export=False)
+  # A model built after (an experiment's evaluation) is built in float32 again.
+  assert keras.mixed_precision.global_policy().name == "float32"
+  assert models.build_model(tiny_config()).compute_dtype == "float32"
+
+
 def test_run_refuses_a_train_dir_of_another_model(dataset, tmp_path):
   train_dir = str(tmp_path / "run")
   options = training.TrainOptions(batch_size=8, max_steps=1, verbose=0)

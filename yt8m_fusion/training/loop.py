@@ -114,14 +114,20 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
   reading = reading or ReadOptions()
   if options.seed is not None:
     keras.utils.set_random_seed(options.seed)
+  # The policy is global: restored after, so that models built later in the process (an
+  # experiment's evaluations) are not built in this run's precision.
+  policy = keras.mixed_precision.global_policy()
   keras.mixed_precision.set_global_policy(options.mixed_precision)
-  cluster = cluster or distribute.create_strategy("default")
-  if cluster.is_chief:
-    io_utils.check_writable_dir(train_dir, "--train_dir")
-  # One writer per train_dir: the chief holds it from here to the end (training/lock.py).
-  with train_dir_lock.hold(train_dir, enabled=cluster.is_chief):
-    report = _run_holding(config, train_dir, train_data_pattern, options, eval_data_pattern,
-                          reading, cluster, export, top_k, f1_threshold, started)
+  try:
+    cluster = cluster or distribute.create_strategy("default")
+    if cluster.is_chief:
+      io_utils.check_writable_dir(train_dir, "--train_dir")
+    # One writer per train_dir: the chief holds it from here to the end (training/lock.py).
+    with train_dir_lock.hold(train_dir, enabled=cluster.is_chief):
+      report = _run_holding(config, train_dir, train_data_pattern, options, eval_data_pattern,
+                            reading, cluster, export, top_k, f1_threshold, started)
+  finally:
+    keras.mixed_precision.set_global_policy(policy)
   # The model, its optimizer and their traced functions are garbage now, in reference
   # cycles that only Python's cyclic collector frees, and it seldom runs its full pass: a
   # process that trains many models (the experiments) would hold several of them.

@@ -185,10 +185,6 @@ def test_errors_are_one_line(members, tmp_path):
       make()
     assert "\n" not in str(error.value)
   video = ModelConfig("LogisticModel", ["mean_rgb", "mean_audio"], [1024, 128]).data_spec()
-  frame = ModelConfig("DbofModel", ["rgb", "audio"], [1024, 128], frame_features=True).data_spec()
-  with pytest.raises(UserError, match="mixes frame-level and video-level models") as error:
-    prediction.union_spec([video, frame], ["A", "B"])
-  assert "\n" not in str(error.value) and "expected models of one level" in str(error.value)
   other_size = ModelConfig("LogisticModel", ["mean_rgb"], [512]).data_spec()
   with pytest.raises(UserError, match="mean_rgb with different sizes"):
     prediction.union_spec([video, other_size], ["A", "B"])

@@ -337,11 +337,16 @@ class LiteRTPredictor(Predictor):
 class EnsemblePredictor(Predictor):
   """The weighted mean of several predictors' probabilities (an ensemble).
 
-  Members may be different models of one level (all video-level or all frame-level): the
-  records must hold the union of their features (`spec`). When every member runs with
-  TensorFlow the records are read once, each member taking its own inputs from the batch;
-  otherwise (a LiteRT member) each member reads them and the video ids must agree batch by
-  batch. With only LiteRT members no TensorFlow is imported.
+  Members may be different models: the records must hold the union of their features
+  (`spec`). When every member runs with TensorFlow the records are read once, each member
+  taking its own inputs from the batch; otherwise (a LiteRT member) each member reads them
+  and the video ids must agree batch by batch. With only LiteRT members no TensorFlow is
+  imported.
+
+  Frame-level and video-level members together read frame-level records (TensorFlow
+  members only): a video-level member gets the mean of each video's dequantized frames
+  (`mean_rgb` of `rgb`, `mean_audio` of `audio`), which is what YouTube-8M's video-level
+  features are.
 
   Attributes:
     members: the member predictors (closed with the ensemble).
@@ -361,6 +366,12 @@ class EnsemblePredictor(Predictor):
     self.num_classes = self.members[0].num_classes
     self.spec = union_spec([member.spec for member in self.members],
                            [member.description for member in self.members])
+    if self.spec.frame_features and not self.reads_once and any(
+        not member.spec.frame_features for member in self.members):
+      raise UserError("the ensemble mixes frame-level and video-level models with a LiteRT "
+                      "file (" + ", ".join(member.description for member in self.members)
+                      + "); a LiteRT file reads only records of its own level: give such "
+                      "members as train_dirs or exports")
     self.config = None
     self.description = "ensemble of " + " + ".join(
         f"{weight:.3g} x {member.description}" for weight, member in
@@ -400,13 +411,21 @@ class EnsemblePredictor(Predictor):
     """One tf.data pipeline of the union spec; each member computes on its inputs."""
     # pylint: disable-next=protected-access
     functions = [member._predict_fn(None) for member in self.members]
+    # Video-level members of a frame-level read take the means of the frames.
+    means_of_frames = [self.spec.frame_features and not member.spec.frame_features
+                       for member in self.members]
+    if any(means_of_frames) and (segment_labels or split_segments):
+      raise UserError("segments are rated on frames: an ensemble with video-level models "
+                      "cannot predict or evaluate segments")
     for batch in _read_batches(self.spec, data_pattern, batch_size=batch_size,
                                skip_corrupt_records=skip_corrupt_records, labels=labels,
                                segment_labels=segment_labels, split_segments=split_segments,
                                num_readers=num_readers, data_flag=data_flag):
       total = None
-      for weight, predict in zip(self.weights, functions):
-        part = weight * predict(batch)["probabilities"].numpy()
+      for weight, predict, member, of_frames in zip(self.weights, functions, self.members,
+                                                    means_of_frames):
+        inputs = _with_frame_means(batch, member.spec) if of_frames else batch
+        part = weight * predict(inputs)["probabilities"].numpy()
         total = part if total is None else total + part
       yield PredictionBatch(video_ids=batch["video_ids"].numpy(), probabilities=total,
                             **_label_outputs(batch, labels))
@@ -451,26 +470,38 @@ def ensemble_weights(weights, num_members):
 
 
 def union_spec(specs, descriptions):
-  """The DataSpec of records that every member's spec can read: one level, the union of the
-  features (a UserError says what is expected when they cannot be read together)."""
-  levels = {bool(spec.frame_features) for spec in specs}
-  if len(levels) != 1:
-    raise UserError("the ensemble mixes frame-level and video-level models ("
-                    + ", ".join(f"{d}: {'frame' if s.frame_features else 'video'}-level"
-                                for d, s in zip(descriptions, specs))
-                    + "); their records cannot be read together: expected models of one level")
+  """The DataSpec of records that every member's spec can read: the union of the features,
+  frame-level when any member is (a video-level member's `mean_rgb` is then read as `rgb`);
+  a UserError says what is expected when they cannot be read together."""
+  from yt8m_fusion.core.spec import FRAME_NAMES  # pylint: disable=import-outside-toplevel
+  frame_level = any(spec.frame_features for spec in specs)
   sizes = {}
   for spec, description in zip(specs, descriptions):
     for name, size in zip(spec.feature_names, spec.feature_sizes):
+      if frame_level and not spec.frame_features:
+        if name not in FRAME_NAMES:
+          raise UserError(f"{description} reads the video-level feature {name}, which is not "
+                          "the mean of a frame-level feature; with frame-level models in the "
+                          f"ensemble, expected video-level features among "
+                          f"{', '.join(FRAME_NAMES)}")
+        name = FRAME_NAMES[name]
       if sizes.setdefault(name, size) != size:
         raise UserError(f"the ensemble's models read the feature {name} with different sizes "
                         f"({sizes[name]} and {size} in {description}); expected one size")
-  max_frames = {spec.max_frames for spec in specs}
-  if len(max_frames) != 1 and levels == {True}:
+  frame_specs = [spec for spec in specs if spec.frame_features]
+  max_frames = {spec.max_frames for spec in frame_specs}
+  if len(max_frames) > 1:
     raise UserError(f"the ensemble's frame-level models read different --max_frames "
                     f"({', '.join(map(str, sorted(max_frames)))}); expected one")
-  return dataclasses.replace(specs[0], feature_names=tuple(sizes),
-                             feature_sizes=tuple(sizes.values()))
+  return dataclasses.replace(frame_specs[0] if frame_specs else specs[0],
+                             feature_names=tuple(sizes), feature_sizes=tuple(sizes.values()))
+
+
+def _with_frame_means(batch, spec):
+  """`batch` (frame-level) with the video-level features `spec` reads, each the mean of the
+  video's dequantized frames."""
+  from yt8m_fusion.models import common
+  return {**batch, **common.frame_means(batch, spec.feature_names)}
 
 
 def _aligned_probabilities(batch, video_ids, member, first):

@@ -3,7 +3,7 @@
     python -m yt8m_fusion.experiments.compact --output_dir=reports/compact \
         --train_data_pattern='.../train/*.tfrecord' --eval_data_pattern='.../validate/*.tfrecord'
 
-See yt8m_fusion/experiments/compact.py for the stages and docs/RESULTS.md for the figures.
+See yt8m_fusion/experiments/compact.py for the stages and docs/COMPACT_RECIPE.md for the figures.
 """
 
 from absl import app

@@ -13,6 +13,9 @@ from yt8m_fusion.errors import UserError
 # Frames in a segment of the 2019 segment-rated data.
 SEGMENT_SIZE = 5
 SEGMENTS_NEED_FRAMES = "--segment_labels needs frame-level data: add --frame_features"
+# The frame-level feature each video-level feature is the mean of (YouTube-8M's video-level
+# features are the means of the videos' frame features).
+FRAME_NAMES = {"mean_rgb": "rgb", "mean_audio": "audio"}
 # Keys of a batch that are not features.
 BATCH_KEYS = ("video_ids", "num_frames", "labels", "label_weights")
 

@@ -4,7 +4,7 @@ cross-fitted teachers.
     python -m yt8m_fusion.experiments.compact --output_dir=reports/compact \
         --train_data_pattern='.../train/*.tfrecord' --eval_data_pattern='.../validate/*.tfrecord'
 
-Five stages, in order (docs/DISTILLATION.md has the method, docs/RESULTS.md the figures):
+Five stages, in order (docs/DISTILLATION.md has the method, docs/COMPACT_RECIPE.md the figures):
 
 1. **Default runs**: Attend-Fusion with each of `Recipe.seeds` and FC Late Fusion with each of
    `Recipe.late_fusion_seeds`, each with its model's training defaults (what
@@ -54,7 +54,7 @@ ATTEND_FUSION, LATE_FUSION = "AttendFusion", "FCLateFusion"
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-  """What the experiment trains; the defaults are the ones docs/RESULTS.md reports."""
+  """What the experiment trains; the defaults are the ones docs/COMPACT_RECIPE.md reports."""
 
   seeds: tuple = (1, 2, 3)  # Attend-Fusion's default runs, and the students
   late_fusion_seeds: tuple = (1,)

@@ -30,6 +30,7 @@ from yt8m_fusion import data as yt8m_data
 from yt8m_fusion import inputs as model_inputs
 from yt8m_fusion import io_utils
 from yt8m_fusion import train_dir as train_dir_lib
+from yt8m_fusion.core.spec import FRAME_NAMES
 from yt8m_fusion.errors import UserError
 
 TOP_PREDICTIONS_IN_OUTPUT = 20
@@ -81,29 +82,37 @@ ENSEMBLE_FILE = "ensemble.json"
 
 
 def ensemble_config(configs):
-  """The ModelConfig an ensemble export reads records with: the first member's, with the
-  union of the members' features (`prediction.union_spec` checks they can be read
-  together)."""
+  """The ModelConfig an ensemble export reads records with: the first member's (the first
+  frame-level member's when there is one), with the union of the members' features
+  (`prediction.union_spec` checks they can be read together; a video-level member's
+  mean_rgb is read as rgb from frame-level records)."""
+  frame_configs = [config for config in configs if config.frame_features]
   sizes = {}
   for config in configs:
-    sizes.update((name, size) for name, size in zip(config.feature_names, config.feature_sizes)
-                 if name not in sizes)
-  return dataclasses.replace(configs[0], feature_names=tuple(sizes),
-                             feature_sizes=tuple(sizes.values()))
+    for name, size in zip(config.feature_names, config.feature_sizes):
+      if frame_configs and not config.frame_features:
+        name = FRAME_NAMES[name]
+      sizes.setdefault(name, size)
+  return dataclasses.replace(frame_configs[0] if frame_configs else configs[0],
+                             feature_names=tuple(sizes), feature_sizes=tuple(sizes.values()))
 
 
 def build_ensemble_model(models, configs, weights):
   """One functional Keras model over the union of the members' inputs whose output is the
   weighted sum of the members' probabilities (`weights` already sum to 1). Each member is
-  wrapped as the sub-model `member_<index>` so that equal layer names cannot clash."""
+  wrapped as the sub-model `member_<index>` so that equal layer names cannot clash. With
+  frame-level members, a video-level member takes the means of the frames."""
   union = ensemble_config(configs)
   from yt8m_fusion.models import common  # pylint: disable=import-outside-toplevel
   inputs = common.build_inputs(union)
+  video_names = {name for config in configs if union.frame_features and
+                 not config.frame_features for name in config.feature_names}
+  source = {**inputs, **common.frame_means(inputs, sorted(video_names))}
   total = None
   for index, (model, config, weight) in enumerate(zip(models, configs, weights)):
     member = keras.Model(model.input, model.output, name=f"member_{index}")
     names = config.data_spec().model_input_names
-    probabilities = keras.ops.cast(member({name: inputs[name] for name in names}), "float32")
+    probabilities = keras.ops.cast(member({name: source[name] for name in names}), "float32")
     part = keras.ops.multiply(probabilities, float(weight))
     total = part if total is None else keras.ops.add(total, part)
   return keras.Model(inputs, total, name="ensemble"), union

@@ -9,6 +9,7 @@ features).
 
 import keras
 
+from yt8m_fusion.core.spec import FRAME_NAMES
 from yt8m_fusion.errors import UserError
 from yt8m_fusion.models import layers as zoo_layers
 
@@ -50,6 +51,21 @@ def dequantized_frames(config, inputs):
   return [zoo_layers.DequantizeFrames(name=f"dequantize_{safe_name(name)}")(inputs[name],
                                                                            num_frames)
           for name in config.feature_names]
+
+
+def frame_means(inputs, video_names):
+  """{video-level feature: [B, D]} of frame-level `inputs`: for each of `video_names` (mean_rgb,
+  mean_audio), the mean of its frame feature's dequantized valid frames, which is what
+  YouTube-8M's video-level features are (an ensemble's video-level member reading frames)."""
+  means = {}
+  for video_name in video_names:
+    frame_name = FRAME_NAMES[video_name]
+    frames = zoo_layers.DequantizeFrames(name=f"dequantize_{safe_name(frame_name)}_frames")(
+        inputs[frame_name], inputs[NUM_FRAMES])
+    means[video_name] = zoo_layers.MaskedPooling("mean", dtype="float32",
+                                                 name=f"{safe_name(video_name)}_of_frames")(
+                                                     frames, inputs[NUM_FRAMES])
+  return means
 
 
 def frame_features(config, inputs, hp):

@@ -10,6 +10,7 @@ import re
 import keras
 import tensorflow as tf
 
+from yt8m_fusion.core import spec as core_spec
 from yt8m_fusion.errors import UserError
 from yt8m_fusion.models import attend_fusion
 from yt8m_fusion.models import baselines
@@ -25,7 +26,7 @@ DEFINITIONS = (
     nextvlad.MODEL,
 )
 REGISTRY = {definition.name: definition for definition in DEFINITIONS}
-FRAME_NAMES = {"mean_rgb": "rgb", "mean_audio": "audio"}
+FRAME_NAMES = core_spec.FRAME_NAMES
 
 
 def list_models():

@@ -64,6 +64,26 @@ def test_run_leaves_the_global_precision_policy_as_it_found_it(dataset, tmp_path
   assert models.build_model(tiny_config()).compute_dtype == "float32"
 
 
+def test_label_smoothing_trains_against_smoothed_targets(dataset, tmp_path):
+  from yt8m_fusion import prediction  # pylint: disable=import-outside-toplevel
+  lowest = []
+  for smoothing in (0.0, 0.2):
+    train_dir = str(tmp_path / f"smoothing-{smoothing}")
+    options = training.TrainOptions(batch_size=16, num_epochs=100, max_steps=40, seed=3,
+                                    verbose=0, base_learning_rate=0.05,
+                                    label_smoothing=smoothing)
+    training.run(tiny_config(), train_dir, dataset["video"]["train"], options=options,
+                 export=False)
+    with prediction.load(train_dir) as predictor:
+      lowest.append(np.mean([batch.probabilities.min(axis=1).mean() for batch in
+                             predictor.predictions(dataset["video"]["train"], batch_size=16)]))
+  # Smoothed negatives have the target 0.1: the least likely class stays near it, while plain
+  # labels push it towards 0.
+  assert lowest[1] > 0.05 and lowest[0] < lowest[1] / 2
+  with pytest.raises(UserError, match=r"--label_smoothing=1.0: expected a value in \[0, 1\)"):
+    training.TrainOptions(label_smoothing=1.0).validate()
+
+
 def test_run_refuses_a_train_dir_of_another_model(dataset, tmp_path):
   train_dir = str(tmp_path / "run")
   options = training.TrainOptions(batch_size=8, max_steps=1, verbose=0)

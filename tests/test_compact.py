@@ -21,8 +21,9 @@ TINY = {**models.registry.get_spec("AttendFusion").small_params,
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
   folder = str(tmp_path_factory.mktemp("data"))
-  return yt8m_data.generate_dataset(folder, num_videos=48, num_classes=3862, seed=5,
-                                    num_shards=2)["video"]
+  generated = yt8m_data.generate_dataset(folder, num_videos=48, num_classes=3862, seed=5,
+                                         num_shards=2)
+  return {**generated["video"], "num_videos": generated["num_videos"]}
 
 
 def test_the_recipe_trains_evaluates_distils_and_resumes(dataset, tmp_path):
@@ -36,6 +37,7 @@ def test_the_recipe_trains_evaluates_distils_and_resumes(dataset, tmp_path):
       ("default run", "FCLateFusion-seed1"),
       ("ensemble", "Attend-Fusion + FC Late Fusion (seed 1)"),
       ("ensemble", "Attend-Fusion, seeds 1, 2"), ("ensemble", "All default runs"),
+      ("teacher targets", compact.TEACHER_TARGETS),
       ("distillation setting", "AttendFusion-distilled-w0.7-T1-seed1"),
       ("distillation setting", "AttendFusion-distilled-w0.3-T2-seed1")]
   # The better setting on the first seed trains the other seeds.
@@ -47,6 +49,8 @@ def test_the_recipe_trains_evaluates_distils_and_resumes(dataset, tmp_path):
   assert rows[5]["members"] == "AttendFusion-seed1 AttendFusion-seed2 FCLateFusion-seed1"
   for row in rows:
     assert 0.0 <= float(row["gap"]) <= 1.0 and int(row["num_videos"]) > 0
+  # The targets are scored on every training video, against its labels.
+  assert int(rows[6]["num_videos"]) == dataset["num_videos"]["train"]
   # Each fold's teacher is an ensemble of the two teacher seeds; the students read the
   # cross-fitted file with their setting.
   crossfit = os.path.join(output_dir, "crossfit")

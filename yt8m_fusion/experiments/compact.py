@@ -50,6 +50,10 @@ REPORT_FILE = "report.md"
 COLUMNS = ("stage", "name", "members", "gap", "hit_at_one", "map", "f1", "num_videos",
            "seconds")
 ATTEND_FUSION, LATE_FUSION = "AttendFusion", "FCLateFusion"
+# The row of the cross-fitted predictions scored against the training videos' labels: how
+# much the soft targets know that the labels do not say (teachers that trained on the videos
+# score near 1 there).
+TEACHER_TARGETS = "Cross-fitted teachers on the training videos"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,6 +196,12 @@ def run(recipe, output_dir, train_data_pattern, eval_data_pattern):
       raise UserError("interrupted while training the cross-fitted teachers: rerun the "
                       "same command to resume")
 
+  if TEACHER_TARGETS not in done():
+    started = time.time()
+    metrics = evaluate_targets(predictions_path, train_data_pattern,
+                               _config(ATTEND_FUSION, recipe))
+    _append(output_dir, "teacher targets", TEACHER_TARGETS, recipe.teacher_models, metrics,
+            started)
   train_and_record("distillation setting", setting_runs(recipe), predictions_path)
   setting = best_setting(recipe, read_results(output_dir))
   logging.info("Distillation setting: weight %g, temperature %g", *setting)
@@ -240,11 +250,41 @@ def evaluate(train_dirs, data_pattern, batch_size=1024):
                                       losses.get_loss(members[0].config.label_loss))
 
 
+def evaluate_targets(predictions_path, data_pattern, config, batch_size=1024):
+  """The metrics of a teacher predictions file against the labels of `data_pattern`'s
+  videos (every one must be in the file)."""
+  from yt8m_fusion import inputs  # pylint: disable=import-outside-toplevel
+  predictions = distillation.read_predictions(predictions_path)
+  row_of = {video_id: row for row, video_id in enumerate(predictions.video_ids)}
+
+  def batches():
+    read = inputs.load_batches(data_pattern, config.data_spec(), batch_size=batch_size,
+                               require_labels=True)
+    for batch in prediction.explained_batches(read.dataset, data_pattern, config.data_spec(),
+                                              "--train_data_pattern"):
+      video_ids = batch["video_ids"].numpy()
+      try:
+        rows = [row_of[video_id] for video_id in video_ids]
+      except KeyError as error:
+        raise UserError(f"{predictions_path} has no prediction of the video "
+                        f"{error.args[0]!r}") from None
+      yield prediction.PredictionBatch(video_ids=video_ids,
+                                       probabilities=predictions.dense(rows),
+                                       labels=batch["labels"].numpy())
+
+  return evaluation.compute_metrics(batches(), predictions.num_classes,
+                                    losses.get_loss(config.label_loss))
+
+
 def _record(output_dir, stage, name, train_dirs, data_pattern, started):
   logging.info("Evaluating %s (%s)", name, ", ".join(train_dirs))
   metrics = evaluate(train_dirs, data_pattern)
-  row = {"stage": stage, "name": name,
-         "members": " ".join(os.path.basename(path) for path in train_dirs),
+  _append(output_dir, stage, name, [os.path.basename(path) for path in train_dirs], metrics,
+          started)
+
+
+def _append(output_dir, stage, name, members, metrics, started):
+  row = {"stage": stage, "name": name, "members": " ".join(members),
          "gap": f"{metrics['gap']:.4f}", "hit_at_one": f"{metrics['avg_hit_at_one']:.4f}",
          "map": f"{metrics['map']:.4f}", "f1": f"{metrics['f1']:.4f}",
          "num_videos": metrics["num_examples"], "seconds": round(time.time() - started)}

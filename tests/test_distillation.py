@@ -324,6 +324,25 @@ def test_crossfit_with_seeds_makes_each_fold_teacher_an_ensemble_of_seeds(datase
                            seeds=[3, 3])
 
 
+def test_crossfit_trains_each_model_with_its_own_options(dataset, tmp_path):
+  output_dir = str(tmp_path / "crossfit")
+  configs = [tiny_config(), models.ModelConfig(
+      model="LogisticModel", feature_names=("mean_rgb", "mean_audio"),
+      feature_sizes=(1024, 128), num_classes=NUM_CLASSES)]
+  options = [training.TrainOptions(batch_size=batch_size, num_epochs=1, seed=1, verbose=0,
+                                  log_every_n_steps=1)
+             for batch_size in (16, 4)]
+  result = distillation.cross_fit(configs, output_dir, dataset["video"]["train"], folds=2,
+                                  options=options, top_k=6, batch_size=16)
+  for fold_dirs in result.teacher_dirs:
+    with open(os.path.join(fold_dirs[0], "train_log.csv")) as fc_log, \
+        open(os.path.join(fold_dirs[1], "train_log.csv")) as logistic_log:
+      fc_steps = int(fc_log.read().splitlines()[-1].split(",")[0])
+      logistic_steps = int(logistic_log.read().splitlines()[-1].split(",")[0])
+    # One epoch of the same fold: 4 times the steps at a quarter of the batch.
+    assert logistic_steps >= 3 * fc_steps
+
+
 def test_a_fold_teacher_reads_only_the_other_folds(dataset):
   from yt8m_fusion import inputs  # pylint: disable=import-outside-toplevel
   pattern = dataset["video"]["train"]

@@ -591,10 +591,12 @@ def cross_fit(configs, output_dir, train_data_pattern, *, folds=5, options=None,
     output_dir: the teachers' train_dirs and the predictions file go here.
     train_data_pattern: the labelled training records.
     folds: k >= 2.
-    options, reading: the teachers' TrainOptions and training.ReadOptions.
+    options: the teachers' TrainOptions, one for all or a list with one per config (each
+      model's own defaults, for instance).
+    reading: the teachers' training.ReadOptions.
     unlabelled_data_pattern: records to predict with all teachers (e.g. the test split).
     top_k, batch_size: of the predictions.
-    seeds: one teacher per config and seed, in each fold (None: options.seed alone).
+    seeds: one teacher per config and seed, in each fold (None: the options' seed alone).
 
   Returns:
     A CrossFitResult.
@@ -604,21 +606,25 @@ def cross_fit(configs, output_dir, train_data_pattern, *, folds=5, options=None,
   if folds < 2:
     raise UserError(f"--folds={folds}: expected at least 2")
   options = options or training.TrainOptions()
-  seeds = list(seeds) if seeds else [options.seed]
+  per_config = list(options) if isinstance(options, (list, tuple)) else [options] * len(configs)
+  if len(per_config) != len(configs):
+    raise ValueError(f"{len(per_config)} TrainOptions for {len(configs)} model configs")
+  seeds = list(seeds) if seeds else [per_config[0].seed]
   if len(set(seeds)) != len(seeds):
     raise UserError(f"--seeds={','.join(map(str, seeds))}: a seed is given twice")
-  members = [(config, seed) for config in configs for seed in seeds]
+  members = [(config, config_options, seed)
+             for config, config_options in zip(configs, per_config) for seed in seeds]
   reading = reading or training.ReadOptions()
   max_frames = reading.max_frames
   dirs = [[teacher_dir(output_dir, fold, config, len(configs), seed, len(seeds))
-           for config, seed in members] for fold in range(folds)]
+           for config, _, seed in members] for fold in range(folds)]
   for fold in range(folds):
-    for (config, seed), directory in zip(members, dirs[fold]):
+    for (config, config_options, seed), directory in zip(members, dirs[fold]):
       logging.info("Cross-fitting: teacher %s (seed %s) of fold %d/%d, trained on the other "
                    "folds", config.model, seed, fold, folds)
       keras.backend.clear_session()
       result = training.run(config, directory, train_data_pattern,
-                            options=dataclasses.replace(options, seed=seed),
+                            options=dataclasses.replace(config_options, seed=seed),
                             reading=dataclasses.replace(reading,
                                                         keep_videos=FoldFilter(folds, fold)),
                             export=False)

@@ -60,7 +60,8 @@ def main(argv):
   for model in yt8m_flags.split_list(FLAGS.model):  # several models: an ensemble teacher
     FLAGS["model"].value = model
     configs.append(yt8m_flags.model_config_from_flags())
-  options = train_cli.train_options(configs[0].model, on_demo=False)
+  # Each model with its own training defaults; the flags given apply to every model.
+  options = [train_cli.train_options(config.model, on_demo=False) for config in configs]
   reading = training.ReadOptions(max_frames=FLAGS.max_frames,
                                  num_readers=FLAGS.num_readers,
                                  skip_corrupt_records=FLAGS.skip_corrupt_records,

@@ -190,7 +190,7 @@ def run(recipe, output_dir, train_data_pattern, eval_data_pattern):
                  ", ".join(recipe.teacher_models), _seeds(recipe.teacher_seeds), recipe.folds)
     result = distillation.cross_fit(
         configs, crossfit_dir, train_data_pattern, folds=recipe.folds,
-        options=_options(recipe.teacher_models[0], recipe, seed=None),
+        options=[_options(model, recipe, seed=None) for model in recipe.teacher_models],
         seeds=recipe.teacher_seeds)
     if result.interrupted:
       raise UserError("interrupted while training the cross-fitted teachers: rerun the "

@@ -40,7 +40,9 @@ PREDICTIONS_FILE = "teacher_predictions.npz"  # in a train_dir (--teacher) or an
 SETTINGS_FILE = "distillation.json"  # in a student's train_dir
 FORMAT = "yt8m-fusion teacher predictions 1"
 DEFAULT_TOP_K = 100
-DEFAULT_WEIGHT = 0.5
+# Chosen on the real sample's validate/ split (docs/COMPACT_RECIPE.md): the best of the
+# weights and temperatures tried, though no distilled student there beat labels alone.
+DEFAULT_WEIGHT = 0.2
 DEFAULT_TEMPERATURE = 1.0
 ON_MISSING = ("error", "labels")  # a training video the file lacks: stop, or labels alone
 # The in-graph check's message; `explain_error` turns it into the one-line UserError.

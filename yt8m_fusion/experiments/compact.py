@@ -66,7 +66,7 @@ class Recipe:
   teacher_seeds: tuple = (1, 2)
   folds: int = 3
   # (weight, temperature) candidates of the students' distillation, tried on the first seed.
-  distill_settings: tuple = ((0.5, 1.0), (0.9, 1.0), (0.5, 2.0))
+  distill_settings: tuple = ((0.5, 1.0), (0.9, 1.0), (0.5, 2.0), (0.2, 1.0))
   # Of the runs this experiment trains (None: each model's default, float32).
   mixed_precision: str | None = None
   num_classes: int = 3862

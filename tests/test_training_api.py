@@ -84,6 +84,17 @@ def test_label_smoothing_trains_against_smoothed_targets(dataset, tmp_path):
     training.TrainOptions(label_smoothing=1.0).validate()
 
 
+def test_a_models_default_label_smoothing_is_left_out_for_other_losses():
+  smoothed = training.TrainOptions.for_model("AttendFusion")
+  assert smoothed.label_smoothing > 0  # the model's default, cross-entropy's
+  hinge = training.TrainOptions.for_model("AttendFusion", "HingeLoss")
+  assert hinge.label_smoothing == 0.0 and hinge.num_epochs == smoothed.num_epochs
+  losses.get_loss("HingeLoss", hinge.label_smoothing)  # nothing left to refuse
+  asked = training.TrainOptions.for_model("AttendFusion", "HingeLoss", label_smoothing=0.01)
+  with pytest.raises(UserError, match="--label_smoothing=0.01 applies to"):
+    losses.get_loss("HingeLoss", asked.label_smoothing)
+
+
 def test_run_refuses_a_train_dir_of_another_model(dataset, tmp_path):
   train_dir = str(tmp_path / "run")
   options = training.TrainOptions(batch_size=8, max_steps=1, verbose=0)

@@ -61,7 +61,7 @@ def main(argv):
     FLAGS["model"].value = model
     configs.append(yt8m_flags.model_config_from_flags())
   # Each model with its own training defaults; the flags given apply to every model.
-  options = [train_cli.train_options(config.model, on_demo=False) for config in configs]
+  options = [train_cli.train_options(config, on_demo=False) for config in configs]
   reading = training.ReadOptions(max_frames=FLAGS.max_frames,
                                  num_readers=FLAGS.num_readers,
                                  skip_corrupt_records=FLAGS.skip_corrupt_records,

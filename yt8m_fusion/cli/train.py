@@ -189,9 +189,11 @@ def resolve_config(train_dir, is_chief):
   return train_dir_lib.merge_config(saved, requested, yt8m_flags.explicit_model_flags(), train_dir)
 
 
-def train_options(model_name, on_demo):
-  """TrainOptions: the model's defaults, the demo's batch, then the flags given."""
-  options = training.TrainOptions.for_model(model_name)
+def train_options(config, on_demo):
+  """TrainOptions of a ModelConfig: its model's defaults, the demo's batch, then the flags
+  given."""
+  model_name = config.model
+  options = training.TrainOptions.for_model(model_name, config.label_loss)
   for field in dataclasses.fields(options):
     flag = FLAG_OF_OPTION.get(field.name, field.name)
     if flag not in FLAGS:
@@ -235,7 +237,7 @@ def train(cluster, train_pattern, eval_pattern):
   # Multi-worker: the chief resolves the config and sends it to the other workers.
   config = cluster.config_from_chief(lambda: resolve_config(FLAGS.train_dir, cluster.is_chief),
                                      ModelConfig.from_json)
-  options = train_options(config.model, on_demo=not FLAGS.train_data_pattern)
+  options = train_options(config, on_demo=not FLAGS.train_data_pattern)
   options.distillation = distillation_options(FLAGS.train_dir, train_pattern, cluster.is_chief)
   reading = training.ReadOptions(max_frames=FLAGS.max_frames,
                                  segment_labels=FLAGS.segment_labels,

@@ -143,8 +143,9 @@ def sweep(runs, output_dir, train_data_pattern, eval_data_pattern, *, seed=1,
     for epoch in range(1, run.epochs + 1):
       if epoch in done:
         continue
-      options = training.TrainOptions.for_model(run.model, **dict(run.options),
-                                                num_epochs=epoch, seed=seed, verbose=0)
+      options = training.TrainOptions.for_model(
+          run.model, config.label_loss, **dict(run.options), num_epochs=epoch, seed=seed,
+          verbose=0)
       train_dir = os.path.join(output_dir, "runs", run.name)
       if run.distillation:
         settings = dict(run.distillation)

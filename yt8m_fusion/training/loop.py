@@ -93,7 +93,7 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
       and export/ go here. With checkpoints already there, training resumes (the saved
       model_flags.json must describe `config`).
     train_data_pattern: glob(s) of the training TFRecords.
-    options: a `TrainOptions`; default `TrainOptions.for_model(config.model)`.
+    options: a `TrainOptions`; default `TrainOptions.for_model(config.model, config.label_loss)`.
     eval_data_pattern: glob(s) evaluated after training (None: no evaluation).
     reading: a `ReadOptions` (frames, segments, readers, corrupt records, shuffling);
       default `ReadOptions()`.
@@ -110,7 +110,7 @@ def run(config, train_dir, train_data_pattern, *, options=None, eval_data_patter
       in one line.
   """
   started = time.time()
-  options = (options or TrainOptions.for_model(config.model)).validate()
+  options = (options or TrainOptions.for_model(config.model, config.label_loss)).validate()
   reading = reading or ReadOptions()
   if options.seed is not None:
     keras.utils.set_random_seed(options.seed)

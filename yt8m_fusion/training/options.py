@@ -75,9 +75,15 @@ class TrainOptions:
   distillation: object = None
 
   @classmethod
-  def for_model(cls, model_name, **overrides):
-    """The defaults for `model_name` (its registry entry's), then `overrides`."""
+  def for_model(cls, model_name, label_loss="CrossEntropyLoss", **overrides):
+    """The defaults for `model_name` (its registry entry's), then `overrides`.
+
+    A model's default label smoothing is a cross-entropy setting: with another
+    `label_loss` (the ModelConfig's) it is left out, as the flag's own default would be.
+    """
     defaults = dict(models.default_training(model_name))
+    if label_loss != "CrossEntropyLoss":
+      defaults.pop("label_smoothing", None)
     defaults.update(overrides)
     return cls(**defaults)
 
